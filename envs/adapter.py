@@ -1,0 +1,352 @@
+"""RLlib ``MultiAgentEnv`` adapters for PettingZoo Parallel and AEC envs.
+
+Our own adapter rather than RLlib's ``PettingZooEnv`` / ``ParallelPettingZooEnv``
+(see docs/design.md for the bugs it avoids). Guarantees:
+
+* a fixed agent order, ``sorted(possible_agents)``, wherever an index matters
+  (agent one-hot ids, the concatenated global state);
+* spaces from ``possible_agents``; no reset in the constructor;
+* ``__all__`` set when every live agent is done, whether agents terminate,
+  truncate, or a mix of both on the last step;
+* action masks passed through (``action_mask`` in the observation);
+* ``render()`` returns the env's frame (``render_mode="rgb_array"``);
+* seeded resets (``reset(seed=...)`` seeds the PettingZoo env).
+
+Each agent's observation is a ``Dict`` space with the keys
+
+* ``obs``: the agent's own observation (float32; Discrete becomes one-hot);
+* ``state``: the global state (only when ``global_state != "none"``);
+* ``agent_id``: one-hot over the sorted agents (only when ``agent_id``);
+* ``action_mask``: 1 = allowed (only when the env provides masks).
+
+Actors read ``obs`` (+ ``agent_id``); centralized critics read ``state``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from ray.rllib.env.multi_agent_env import MultiAgentEnv
+
+from rllib_marl.envs.registry import EnvError, make_pettingzoo
+from rllib_marl.envs.spec import (
+    GLOBAL_STATE_MODES,
+    REWARD_MODES,
+    TEAM_AGGREGATES,
+    TEAM_RETURN_CONVENTIONS,
+    EnvConfig,
+)
+
+OBS = "obs"
+STATE = "state"
+AGENT_ID = "agent_id"
+ACTION_MASK = "action_mask"
+# Key in an agent's final ``infos`` entry: its return over the episode in the
+# env's own rewards (before any reward shaping).
+ENV_RETURN_INFO = "env_return"
+
+
+def _split_obs_space(space: gym.Space):
+    """Returns (observation part space, mask size or None)."""
+    if isinstance(space, spaces.Dict) and "observation" in space.spaces:
+        mask = space.spaces.get("action_mask")
+        n = None if mask is None else int(np.prod(mask.shape))
+        return space.spaces["observation"], n
+    return space, None
+
+
+def _float_space(space: gym.Space) -> spaces.Box:
+    if isinstance(space, spaces.Box):
+        low = np.broadcast_to(space.low, space.shape).astype(np.float32)
+        high = np.broadcast_to(space.high, space.shape).astype(np.float32)
+        return spaces.Box(low, high, space.shape, np.float32)
+    if isinstance(space, spaces.Discrete):
+        return spaces.Box(0.0, 1.0, (int(space.n),), np.float32)
+    raise EnvError(
+        f"env: observation space {space} is not supported (Box or Discrete); "
+        "flatten it with a SuperSuit wrapper such as flatten_v0"
+    )
+
+
+def _to_float(space: gym.Space, x) -> np.ndarray:
+    if isinstance(space, spaces.Discrete):
+        o = np.zeros(int(space.n), np.float32)
+        o[int(x) - int(space.start)] = 1.0
+        return o
+    return np.asarray(x, dtype=np.float32)
+
+
+class _PettingZooAdapter(MultiAgentEnv):
+    """Shared logic of the Parallel and AEC adapters."""
+
+    def __init__(self, cfg: EnvConfig, env, api: str):
+        super().__init__()
+        self.cfg = cfg
+        self.env = env
+        self.api = api
+        self._check_cfg(cfg)
+        self.possible_agents = sorted(env.possible_agents)
+        self.agents = []
+        self.agent_index = {a: i for i, a in enumerate(self.possible_agents)}
+        self._n = len(self.possible_agents)
+
+        # Per-agent raw spaces.
+        self._raw_obs_spaces = {}
+        self._mask_sizes: Dict[str, Optional[int]] = {}
+        for a in self.possible_agents:
+            part, mask_n = _split_obs_space(env.observation_space(a))
+            self._raw_obs_spaces[a] = part
+            self._mask_sizes[a] = mask_n
+            if mask_n is None and cfg.action_mask_from_info:
+                act = env.action_space(a)
+                if not isinstance(act, spaces.Discrete):
+                    raise EnvError(
+                        "env.action_mask_from_info: action masks need Discrete actions"
+                    )
+                self._mask_sizes[a] = int(act.n)
+        self._obs_spaces_f = {a: _float_space(s) for a, s in self._raw_obs_spaces.items()}
+
+        # Global state.
+        has_state = callable(getattr(env, "state", None)) and getattr(
+            env, "state_space", None
+        ) is not None
+        mode = cfg.global_state
+        if mode == "auto":
+            mode = "env" if has_state else "concat"
+        if mode == "env" and not has_state:
+            raise EnvError(
+                f"env.global_state: {cfg.name} has no state(); use concat or auto"
+            )
+        self.global_state_mode = mode
+        if mode == "env":
+            self._state_space = _float_space(env.state_space)
+            self._state_dim = int(np.prod(self._state_space.shape))
+        elif mode == "concat":
+            sizes = [int(np.prod(self._obs_spaces_f[a].shape)) for a in self.possible_agents]
+            self._concat_offsets = np.cumsum([0] + sizes)
+            self._state_dim = int(self._concat_offsets[-1])
+        if mode != "none":
+            self._state_box = spaces.Box(-np.inf, np.inf, (self._state_dim,), np.float32)
+
+        # RLlib-facing spaces.
+        self.observation_spaces = {}
+        self.action_spaces = {}
+        for a in self.possible_agents:
+            d = {OBS: self._obs_spaces_f[a]}
+            if mode != "none":
+                d[STATE] = self._state_box
+            if cfg.agent_id:
+                d[AGENT_ID] = spaces.Box(0.0, 1.0, (self._n,), np.float32)
+            if self._mask_sizes[a] is not None:
+                d[ACTION_MASK] = spaces.Box(0.0, 1.0, (self._mask_sizes[a],), np.float32)
+            self.observation_spaces[a] = spaces.Dict(d)
+            self.action_spaces[a] = env.action_space(a)
+        self._agent_onehots = {
+            a: np.eye(self._n, dtype=np.float32)[i] for a, i in self.agent_index.items()
+        }
+
+        # Reward structure and returns.
+        r = cfg.reward
+        self._team_weight = {"individual": 0.0, "team": 1.0, "mix": r.team_weight}[r.mode]
+        self._team_mean = r.team_aggregate == "mean"
+        conv = cfg.team_return
+        if conv == "auto":
+            conv = getattr(env, "metadata", {}).get("team_return", "sum")
+            if conv not in ("sum", "mean"):
+                conv = "sum"
+        self.team_return_convention = conv
+        self._env_returns: Dict[str, float] = {}
+
+    @staticmethod
+    def _check_cfg(cfg: EnvConfig) -> None:
+        if cfg.reward.mode not in REWARD_MODES:
+            raise EnvError(
+                f"env.reward.mode: unknown value {cfg.reward.mode!r}; allowed: "
+                + ", ".join(REWARD_MODES)
+            )
+        if cfg.reward.team_aggregate not in TEAM_AGGREGATES:
+            raise EnvError(
+                f"env.reward.team_aggregate: unknown value {cfg.reward.team_aggregate!r}; "
+                "allowed: " + ", ".join(TEAM_AGGREGATES)
+            )
+        if not 0.0 <= cfg.reward.team_weight <= 1.0:
+            raise EnvError(
+                f"env.reward.team_weight: {cfg.reward.team_weight} is outside [0, 1]"
+            )
+        if cfg.global_state not in GLOBAL_STATE_MODES:
+            raise EnvError(
+                f"env.global_state: unknown value {cfg.global_state!r}; allowed: "
+                + ", ".join(GLOBAL_STATE_MODES)
+            )
+        if cfg.team_return not in TEAM_RETURN_CONVENTIONS:
+            raise EnvError(
+                f"env.team_return: unknown value {cfg.team_return!r}; allowed: "
+                + ", ".join(TEAM_RETURN_CONVENTIONS)
+            )
+
+    # ----- observation building -------------------------------------------------
+
+    def _split(self, agent: str, raw):
+        """Returns (float obs, mask or None) of one raw PettingZoo observation."""
+        if isinstance(raw, dict) and "observation" in raw:
+            mask = raw.get("action_mask")
+            raw = raw["observation"]
+        else:
+            mask = None
+        return _to_float(self._raw_obs_spaces[agent], raw), mask
+
+    def _global_state(self, obs_f: Dict[str, np.ndarray]) -> np.ndarray:
+        if self.global_state_mode == "env":
+            return np.asarray(self.env.state(), dtype=np.float32).reshape(-1)
+        s = np.zeros(self._state_dim, np.float32)
+        off = self._concat_offsets
+        for a, o in obs_f.items():
+            i = self.agent_index[a]
+            s[off[i] : off[i + 1]] = o.reshape(-1)
+        return s
+
+    def _build_obs(self, raw_obs: Dict[str, Any], infos: Dict[str, dict], state_src=None):
+        parts = {a: self._split(a, o) for a, o in raw_obs.items()}
+        obs_f = {a: p[0] for a, p in parts.items()}
+        state = None
+        if self.global_state_mode != "none":
+            state = self._global_state(obs_f if state_src is None else state_src)
+        out = {}
+        for a, (o, mask) in parts.items():
+            d = {OBS: o}
+            if state is not None:
+                d[STATE] = state
+            if self.cfg.agent_id:
+                d[AGENT_ID] = self._agent_onehots[a]
+            n_mask = self._mask_sizes[a]
+            if n_mask is not None:
+                if mask is None:
+                    mask = infos.get(a, {}).get(ACTION_MASK)
+                d[ACTION_MASK] = (
+                    np.ones(n_mask, np.float32)
+                    if mask is None
+                    else np.asarray(mask, dtype=np.float32)
+                )
+            out[a] = d
+        return out
+
+    def _shape_rewards(self, rewards: Dict[str, float]) -> Dict[str, float]:
+        for a, r in rewards.items():
+            self._env_returns[a] = self._env_returns.get(a, 0.0) + float(r)
+        w = self._team_weight
+        if w == 0.0 or not rewards:
+            return {a: float(r) for a, r in rewards.items()}
+        team = float(sum(rewards.values()))
+        if self._team_mean:
+            team /= len(rewards)
+        return {a: (1.0 - w) * float(r) + w * team for a, r in rewards.items()}
+
+    def render(self):
+        return self.env.render()
+
+    def close(self):
+        self.env.close()
+
+
+class ParallelPettingZooAdapter(_PettingZooAdapter):
+    """Simultaneous-move envs (MPE, matrix games, butterfly, ...)."""
+
+    def reset(self, *, seed: Optional[int] = None, options: Optional[dict] = None):
+        raw_obs, infos = self.env.reset(seed=seed, options=options)
+        self.agents = sorted(self.env.agents)
+        self._env_returns = {a: 0.0 for a in self.agents}
+        infos = {a: dict(infos.get(a, {})) for a in raw_obs}
+        return self._build_obs(raw_obs, infos), infos
+
+    def step(self, action_dict: Dict[str, Any]):
+        alive = self.agents
+        raw_obs, rewards, terms, truncs, infos = self.env.step(
+            {a: action_dict[a] for a in alive if a in action_dict}
+        )
+        infos = {a: dict(infos.get(a, {})) for a in set(infos) | set(raw_obs)}
+        obs = self._build_obs(raw_obs, infos)
+        rewards = self._shape_rewards(rewards)
+        terms = {a: bool(v) for a, v in terms.items()}
+        truncs = {a: bool(v) for a, v in truncs.items()}
+        self.agents = sorted(self.env.agents)
+        done = [a for a in alive if terms.get(a, False) or truncs.get(a, False)]
+        for a in done:
+            infos.setdefault(a, {})[ENV_RETURN_INFO] = self._env_returns.get(a, 0.0)
+        all_done = len(done) == len(alive) or not self.agents
+        all_terminated = all_done and all(terms.get(a, False) for a in alive)
+        terms["__all__"] = all_terminated
+        truncs["__all__"] = all_done and not all_terminated
+        return obs, rewards, terms, truncs, infos
+
+
+class AECPettingZooAdapter(_PettingZooAdapter):
+    """Turn-based envs: only the agent whose turn it is gets an observation.
+
+    A reward reaches an agent when it next observes (PettingZoo's cumulative
+    rewards since its last move), so no reward is counted twice or lost. Agents
+    that are done get their final observation and are dead-stepped.
+    """
+
+    def _state_from_observe(self):
+        if self.global_state_mode != "concat":
+            return None
+        return {a: self._split(a, self.env.observe(a))[0] for a in self.env.agents}
+
+    def _collect(self):
+        obs, rewards, terms, truncs, infos = {}, {}, {}, {}, {}
+        while self.env.agents:
+            a = self.env.agent_selection
+            raw, r, term, trunc, info = self.env.last()
+            obs[a], rewards[a] = raw, float(r)
+            terms[a], truncs[a], infos[a] = bool(term), bool(trunc), dict(info)
+            if term or trunc:
+                infos[a][ENV_RETURN_INFO] = self._env_returns.get(a, 0.0) + float(r)
+                self.env.step(None)
+            else:
+                break
+        return obs, rewards, terms, truncs, infos
+
+    def reset(self, *, seed: Optional[int] = None, options: Optional[dict] = None):
+        self.env.reset(seed=seed, options=options)
+        self._env_returns = {a: 0.0 for a in self.env.agents}
+        obs, _, _, _, infos = self._collect()
+        self.agents = sorted(self.env.agents)
+        return self._build_obs(obs, infos, self._state_from_observe()), infos
+
+    def step(self, action_dict: Dict[str, Any]):
+        a = self.env.agent_selection
+        self.env.step(action_dict[a])
+        state_src = self._state_from_observe() if self.env.agents else None
+        raw_obs, rewards, terms, truncs, infos = self._collect()
+        obs = self._build_obs(raw_obs, infos, state_src)
+        rewards = self._shape_rewards(rewards)
+        self.agents = sorted(self.env.agents)
+        all_done = not self.env.agents
+        terms["__all__"] = all_done and all(terms.values())
+        truncs["__all__"] = all_done and not terms["__all__"]
+        return obs, rewards, terms, truncs, infos
+
+
+def make_env(cfg: EnvConfig | Dict[str, Any], render_mode: str | None = None):
+    """Builds the RLlib-facing adapter for an env config (dataclass or dict)."""
+    if not isinstance(cfg, EnvConfig):
+        cfg = EnvConfig.from_dict(cfg)
+    env, api = make_pettingzoo(cfg, render_mode=render_mode)
+    cls = ParallelPettingZooAdapter if api == "parallel" else AECPettingZooAdapter
+    return cls(cfg, env, api)
+
+
+class RLlibEnv(MultiAgentEnv):
+    """The class handed to ``AlgorithmConfig.environment(env=...)``.
+
+    RLlib builds it with ``env_config`` (an ``EnvConfig`` as dict, plus an
+    optional ``render_mode``); it forwards everything to the adapter.
+    """
+
+    def __new__(cls, env_config: Optional[Dict[str, Any]] = None):
+        cfg = dict(env_config or {})
+        render_mode = cfg.pop("render_mode", None)
+        return make_env(cfg, render_mode=render_mode)

@@ -1,0 +1,18 @@
+"""Small games of our own, all PettingZoo Parallel envs."""
+
+from rllib_marl.envs.games.matrix import (
+    MatrixGameEnv,
+    climbing_game,
+    iterated_prisoners_dilemma,
+    penalty_game,
+)
+from rllib_marl.envs.games.two_step import TwoStepGameEnv, two_step_game
+
+__all__ = [
+    "MatrixGameEnv",
+    "TwoStepGameEnv",
+    "climbing_game",
+    "iterated_prisoners_dilemma",
+    "penalty_game",
+    "two_step_game",
+]

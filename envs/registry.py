@@ -1,0 +1,147 @@
+"""Build PettingZoo environments by name or import path.
+
+``make_pettingzoo(cfg)`` returns a raw PettingZoo env (Parallel or AEC) with the
+configured SuperSuit wrappers applied; ``rllib_marl.envs.adapter.make_env``
+wraps that for RLlib.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from typing import Any, Callable, Dict, Tuple
+
+from pettingzoo import AECEnv, ParallelEnv
+
+from rllib_marl.envs.spec import APIS, EnvConfig
+
+
+class EnvError(ValueError):
+    """An environment cannot be built as configured."""
+
+
+def _games():
+    from rllib_marl.envs import games
+
+    return {
+        "ipd": games.iterated_prisoners_dilemma,
+        "climbing": games.climbing_game,
+        "penalty": games.penalty_game,
+        "two_step": games.two_step_game,
+    }
+
+
+# Short names for our own games (Parallel only).
+BUILTIN_ENVS = ("ipd", "climbing", "penalty", "two_step")
+
+
+def list_envs() -> Tuple[str, ...]:
+    return BUILTIN_ENVS
+
+
+def _resolve(name: str, api: str) -> Tuple[Callable[..., Any], str]:
+    """Returns (constructor, api) for an env name."""
+    if api not in APIS:
+        raise EnvError(f"env.api: unknown value {api!r}; allowed: {', '.join(APIS)}")
+    if name in BUILTIN_ENVS:
+        if api == "aec":
+            raise EnvError(f"env.name: {name!r} is a Parallel game; use api: parallel")
+        return _games()[name], "parallel"
+    if not name:
+        raise EnvError(
+            "env.name: missing; use a built-in game "
+            f"({', '.join(BUILTIN_ENVS)}) or an import path like mpe2.simple_spread_v3"
+        )
+    if ":" in name:
+        mod_name, attr = name.split(":", 1)
+        mod = _import(name, mod_name)
+        if not hasattr(mod, attr):
+            raise EnvError(f"env.name: module {mod_name!r} has no attribute {attr!r}")
+        return getattr(mod, attr), ("parallel" if api == "auto" else api)
+    mod = _import(name, name)
+    if api in ("auto", "parallel") and hasattr(mod, "parallel_env"):
+        return mod.parallel_env, "parallel"
+    if api in ("auto", "aec") and hasattr(mod, "env"):
+        return mod.env, "aec"
+    raise EnvError(
+        f"env.name: module {name!r} has no {'parallel_env' if api == 'parallel' else 'env'}()"
+        " constructor; is it a PettingZoo environment module?"
+    )
+
+
+def _import(name: str, mod_name: str):
+    try:
+        return importlib.import_module(mod_name)
+    except ImportError as e:
+        raise EnvError(
+            f"env.name: cannot import {mod_name!r} ({e}); use a built-in game "
+            f"({', '.join(BUILTIN_ENVS)}) or an import path of an installed PettingZoo "
+            "env such as mpe2.simple_spread_v3 or pettingzoo.classic.rps_v2"
+        ) from None
+
+
+def _check_kwargs(ctor: Callable[..., Any], kwargs: Dict[str, Any], name: str) -> None:
+    try:
+        sig = inspect.signature(ctor)
+    except (TypeError, ValueError):
+        return
+    params = sig.parameters
+    if any(p.kind == p.VAR_KEYWORD for p in params.values()):
+        return
+    unknown = sorted(set(kwargs) - set(params))
+    if unknown:
+        allowed = ", ".join(p for p in params if params[p].kind != p.VAR_POSITIONAL)
+        raise EnvError(
+            f"env.kwargs: {name} does not accept {', '.join(unknown)}; allowed: {allowed}"
+        )
+
+
+def _apply_wrappers(env, cfg: EnvConfig):
+    if not cfg.wrappers:
+        return env
+    import supersuit
+
+    for i, w in enumerate(cfg.wrappers):
+        fn = getattr(supersuit, w.name, None)
+        if fn is None or not callable(fn):
+            known = sorted(
+                n for n in dir(supersuit) if n[-3:-1] == "_v" and n[-1].isdigit()
+            )
+            raise EnvError(
+                f"env.wrappers[{i}].name: unknown SuperSuit wrapper {w.name!r}; "
+                f"allowed: {', '.join(known)}"
+            )
+        try:
+            env = fn(env, **w.kwargs)
+        except TypeError as e:
+            raise EnvError(f"env.wrappers[{i}] ({w.name}): {e}") from None
+    return env
+
+
+def make_pettingzoo(cfg: EnvConfig, render_mode: str | None = None):
+    """Builds the raw PettingZoo env described by ``cfg`` (wrappers applied).
+
+    Returns:
+        (env, api) with api ``"parallel"`` or ``"aec"``.
+    """
+    ctor, api = _resolve(cfg.name, cfg.api)
+    kwargs = dict(cfg.kwargs)
+    if render_mode is not None:
+        kwargs["render_mode"] = render_mode
+    _check_kwargs(ctor, kwargs, cfg.name)
+    try:
+        env = ctor(**kwargs)
+    except (TypeError, ValueError, AssertionError) as e:
+        raise EnvError(f"env: building {cfg.name} with {kwargs} failed: {e}") from None
+    if isinstance(env, ParallelEnv):
+        api = "parallel"
+    elif isinstance(env, AECEnv):
+        api = "aec"
+    else:
+        raise EnvError(
+            f"env.name: {cfg.name} built a {type(env).__name__}, not a PettingZoo "
+            "ParallelEnv or AECEnv"
+        )
+    if cfg.api != "auto" and api != cfg.api:
+        raise EnvError(f"env.api: {cfg.name} is a {api} env, not {cfg.api}")
+    return _apply_wrappers(env, cfg), api

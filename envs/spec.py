@@ -1,0 +1,94 @@
+"""Typed description of an environment, as it appears under ``env:`` in a config.
+
+The same dataclasses travel to every env runner (as a plain dict in
+``env_config``) and rebuild the env there, so an env is described once and
+built the same way on a laptop and on every node of a cluster.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Dict, List
+
+REWARD_MODES = ("individual", "team", "mix")
+TEAM_AGGREGATES = ("sum", "mean")
+GLOBAL_STATE_MODES = ("auto", "env", "concat", "none")
+APIS = ("auto", "parallel", "aec")
+TEAM_RETURN_CONVENTIONS = ("auto", "sum", "mean")
+
+
+@dataclass
+class RewardConfig:
+    """How each agent's training reward is formed from the env's rewards.
+
+    Attributes:
+        mode: ``individual`` (the env's own reward per agent), ``team`` (every
+            agent gets the team reward) or ``mix`` (``(1 - w) * r_i + w * team``).
+        team_aggregate: how the team reward is formed from the agents' rewards
+            of one step: ``sum`` or ``mean``.
+        team_weight: ``w`` in ``mix`` mode, in [0, 1].
+    """
+
+    mode: str = field(default="individual", metadata={"choices": REWARD_MODES})
+    team_aggregate: str = field(default="sum", metadata={"choices": TEAM_AGGREGATES})
+    team_weight: float = 0.5
+
+
+@dataclass
+class WrapperConfig:
+    """One SuperSuit wrapper, e.g. ``{name: frame_stack_v1, kwargs: {stack_size: 4}}``."""
+
+    name: str
+    kwargs: Dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class EnvConfig:
+    """A PettingZoo environment and how the library presents it to RLlib.
+
+    Attributes:
+        name: a registered short name (see ``rllib_marl.envs.registry.list_envs``)
+            or an import path to a PettingZoo env module such as
+            ``mpe2.simple_spread_v3`` or ``pettingzoo.classic.rps_v2``, or
+            ``package.module:callable`` returning a PettingZoo env.
+        kwargs: keyword arguments for the env constructor.
+        api: ``parallel`` (simultaneous moves), ``aec`` (turn-based), or
+            ``auto`` (parallel where the module has ``parallel_env``).
+        wrappers: SuperSuit wrappers applied in order, after construction.
+        reward: training-reward structure (see :class:`RewardConfig`).
+        global_state: the centralized-critic state: ``env`` (``env.state()``),
+            ``concat`` (all agents' observations in sorted agent order),
+            ``auto`` (``env`` where the env has a state, else ``concat``), or
+            ``none`` (no state in the observation).
+        agent_id: add a one-hot agent id (sorted agent order) to each observation.
+        team_return: how the reported team return is formed from per-agent
+            returns: ``sum`` (e.g. MPE), ``mean`` (games where every agent is paid
+            the same team reward), or ``auto`` (the env's ``metadata["team_return"]``,
+            else ``sum``).
+        action_mask_from_info: read action masks from ``infos[agent]["action_mask"]``
+            (masks inside dict observations are always detected).
+    """
+
+    name: str = ""
+    kwargs: Dict[str, Any] = field(default_factory=dict)
+    api: str = field(default="auto", metadata={"choices": APIS})
+    wrappers: List[WrapperConfig] = field(default_factory=list)
+    reward: RewardConfig = field(default_factory=RewardConfig)
+    global_state: str = field(default="auto", metadata={"choices": GLOBAL_STATE_MODES})
+    agent_id: bool = False
+    team_return: str = field(default="auto", metadata={"choices": TEAM_RETURN_CONVENTIONS})
+    action_mask_from_info: bool = False
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Dict[str, Any]) -> "EnvConfig":
+        d = dict(d)
+        d["reward"] = RewardConfig(**d.get("reward", {}))
+        d["wrappers"] = [
+            w if isinstance(w, WrapperConfig) else WrapperConfig(**w)
+            for w in d.get("wrappers", [])
+        ]
+        return cls(**d)

@@ -1,0 +1,183 @@
+"""Actor-critic RLModule for MAPPO and IPPO.
+
+The actor reads the agent's own observation (``obs``, plus the one-hot
+``agent_id`` when the env adds it) and never the global state. The critic reads
+
+* ``state`` (MAPPO: a centralized value function on the global state),
+* ``state+obs`` (MAPPO with an agent-specific global state), or
+* ``obs`` (IPPO: a decentralized critic),
+
+plus the agent id when present. An optional GRU makes the actor recurrent for
+partially observable tasks (the critic stays feed-forward on its input). Value
+normalization (``value_normalization``) keeps running statistics of the value
+targets in the module; ``compute_values`` returns values in reward units.
+
+Observations are the Dict spaces built by ``rllib_marl.envs.adapter``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from ray.rllib.core.columns import Columns
+from ray.rllib.core.rl_module.apis import InferenceOnlyAPI, ValueFunctionAPI
+from ray.rllib.core.rl_module.torch import TorchRLModule
+from ray.rllib.utils.annotations import override
+from torch import nn
+
+from rllib_marl.envs.adapter import ACTION_MASK, AGENT_ID, OBS, STATE
+from rllib_marl.policies.nets import RunningMeanStd, mlp
+
+CRITIC_INPUTS = ("state", "state+obs", "obs")
+# Logit given to masked actions: far below any real logit, finite in fp32.
+MASKED_LOGIT = -1e9
+
+DEFAULT_MODEL_CONFIG: Dict[str, Any] = {
+    "hidden": [64, 64],
+    "activation": "tanh",
+    "use_gru": False,
+    "gru_hidden": 64,
+    "max_seq_len": 20,
+    "critic_input": "state",
+    "value_normalization": True,
+}
+
+
+def _flat_dim(space: spaces.Box) -> int:
+    return int(np.prod(space.shape))
+
+
+class ActorCriticModule(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
+    """Decentralized actor, centralized or local critic (see module docstring)."""
+
+    @override(TorchRLModule)
+    def setup(self):
+        cfg = {**DEFAULT_MODEL_CONFIG, **(self.model_config or {})}
+        self._cfg = cfg
+        obs_space = self.observation_space
+        if not isinstance(obs_space, spaces.Dict) or OBS not in obs_space.spaces:
+            raise ValueError(
+                "ActorCriticModule needs the Dict observations of rllib_marl.envs "
+                f"(keys obs/state/agent_id/action_mask), got {obs_space}"
+            )
+        crit = cfg["critic_input"]
+        if crit not in CRITIC_INPUTS:
+            raise ValueError(f"model.critic_input: {crit!r} not in {CRITIC_INPUTS}")
+        if crit != "obs" and STATE not in obs_space.spaces:
+            raise ValueError(
+                f"model.critic_input={crit!r} needs a global state; the env was built "
+                "with global_state: none"
+            )
+        self._obs_ndim = len(obs_space[OBS].shape)
+        self._has_id = AGENT_ID in obs_space.spaces
+        self._has_mask = ACTION_MASK in obs_space.spaces
+        obs_dim = _flat_dim(obs_space[OBS])
+        id_dim = _flat_dim(obs_space[AGENT_ID]) if self._has_id else 0
+        actor_in = obs_dim + id_dim
+        critic_in = id_dim
+        if crit in ("state", "state+obs"):
+            critic_in += _flat_dim(obs_space[STATE])
+        if crit in ("state+obs", "obs"):
+            critic_in += obs_dim
+
+        act = self.action_space
+        if isinstance(act, spaces.Discrete):
+            n_out = int(act.n)
+            self._continuous = False
+        elif isinstance(act, spaces.Box) and len(act.shape) == 1:
+            n_out = int(act.shape[0])
+            self._continuous = True
+            self.log_std = nn.Parameter(torch.full((n_out,), -0.5))
+        else:
+            raise ValueError(
+                f"ActorCriticModule supports Discrete and 1-D Box actions, got {act}"
+            )
+
+        hidden: List[int] = list(cfg["hidden"])
+        self._use_gru = bool(cfg["use_gru"])
+        if self._use_gru:
+            gh = int(cfg["gru_hidden"])
+            self.actor_encoder = mlp(actor_in, hidden, cfg["activation"])
+            self.gru = nn.GRU(hidden[-1] if hidden else actor_in, gh, batch_first=True)
+            self.pi = mlp(gh, [], out_dim=n_out, out_gain=0.01)
+        else:
+            self.pi = mlp(actor_in, hidden, cfg["activation"], out_dim=n_out, out_gain=0.01)
+        self.value_norm = None
+        if not self.inference_only:
+            self.critic = mlp(critic_in, hidden, cfg["activation"], out_dim=1, out_gain=1.0)
+            self.value_norm = RunningMeanStd() if cfg["value_normalization"] else None
+
+    # ----- inputs -----------------------------------------------------------------
+
+    def _flat(self, x: torch.Tensor, ndim: int) -> torch.Tensor:
+        return x.reshape(*x.shape[: x.dim() - ndim], -1)
+
+    def _actor_input(self, obs: Dict[str, torch.Tensor]) -> torch.Tensor:
+        x = self._flat(obs[OBS], self._obs_ndim)
+        if self._has_id:
+            x = torch.cat([x, obs[AGENT_ID]], dim=-1)
+        return x
+
+    def _critic_input(self, obs: Dict[str, torch.Tensor]) -> torch.Tensor:
+        crit = self._cfg["critic_input"]
+        parts = []
+        if crit in ("state", "state+obs"):
+            parts.append(obs[STATE])
+        if crit in ("state+obs", "obs"):
+            parts.append(self._flat(obs[OBS], self._obs_ndim))
+        if self._has_id:
+            parts.append(obs[AGENT_ID])
+        return torch.cat(parts, dim=-1)
+
+    # ----- forward passes ---------------------------------------------------------
+
+    @override(TorchRLModule)
+    def get_initial_state(self) -> Dict[str, np.ndarray]:
+        if not self._use_gru:
+            return {}
+        return {"h": np.zeros(int(self._cfg["gru_hidden"]), np.float32)}
+
+    def _pi(self, batch: Dict[str, Any]) -> Dict[str, Any]:
+        obs = batch[Columns.OBS]
+        x = self._actor_input(obs)
+        out: Dict[str, Any] = {}
+        if self._use_gru:
+            h0 = batch[Columns.STATE_IN]["h"].unsqueeze(0)
+            z, h = self.gru(self.actor_encoder(x), h0)
+            out[Columns.STATE_OUT] = {"h": h.squeeze(0)}
+            logits = self.pi(z)
+        else:
+            logits = self.pi(x)
+        if self._continuous:
+            log_std = self.log_std.expand_as(logits)
+            logits = torch.cat([logits, log_std], dim=-1)
+        elif self._has_mask:
+            logits = logits.masked_fill(obs[ACTION_MASK] < 0.5, MASKED_LOGIT)
+        out[Columns.ACTION_DIST_INPUTS] = logits
+        return out
+
+    @override(TorchRLModule)
+    def _forward(self, batch: Dict[str, Any], **kwargs) -> Dict[str, Any]:
+        return self._pi(batch)
+
+    @override(TorchRLModule)
+    def _forward_train(self, batch: Dict[str, Any], **kwargs) -> Dict[str, Any]:
+        return self._pi(batch)
+
+    def compute_normalized_values(self, batch: Dict[str, Any]) -> torch.Tensor:
+        """The raw value head (normalized units when value normalization is on)."""
+        return self.critic(self._critic_input(batch[Columns.OBS])).squeeze(-1)
+
+    @override(ValueFunctionAPI)
+    def compute_values(self, batch: Dict[str, Any], embeddings: Optional[Any] = None):
+        v = self.compute_normalized_values(batch)
+        if self.value_norm is not None:
+            v = self.value_norm.denormalize(v)
+        return v
+
+    @override(InferenceOnlyAPI)
+    def get_non_inference_attributes(self) -> List[str]:
+        return ["critic", "value_norm"]

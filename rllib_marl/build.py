@@ -1,0 +1,76 @@
+"""Validated experiment → RLlib ``AlgorithmConfig``."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Dict, Tuple
+
+from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
+from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+
+from rllib_marl.config import ExperimentConfig, ScaleConfig, resolved_env_config, validate
+from rllib_marl.envs.adapter import RLlibEnv
+from rllib_marl.metrics import MarlMetricsCallback
+
+
+class AgentToModule:
+    """Picklable ``policy_mapping_fn``: a fixed agent → module table."""
+
+    def __init__(self, mapping: Dict[str, str]):
+        self.mapping = dict(mapping)
+
+    def __call__(self, agent_id, episode=None, **kwargs) -> str:
+        return self.mapping[agent_id]
+
+
+def model_config(exp: ExperimentConfig) -> Dict[str, object]:
+    m = dataclasses.asdict(exp.model)
+    if m["critic_input"] == "auto":
+        m["critic_input"] = exp.spec.critic_input
+    return m
+
+
+def build_algo_config(exp: ExperimentConfig, scale: ScaleConfig = ScaleConfig()) -> Tuple[object, Dict[str, str]]:
+    """Returns ``(algo_config, agent→module mapping)``; validates first."""
+    env, mapping = validate(exp)
+    env_cfg = resolved_env_config(exp)
+    env_cfg.team_return = env.team_return_convention
+    env.close()
+
+    config = exp.spec.config_cls()
+    config.environment(env=RLlibEnv, env_config=env_cfg.to_dict())
+    config.framework("torch")
+    config.env_runners(
+        num_env_runners=scale.num_env_runners,
+        num_envs_per_env_runner=scale.num_envs_per_env_runner,
+        rollout_fragment_length=exp.env_runners.rollout_fragment_length or "auto",
+        batch_mode=exp.env_runners.batch_mode,
+    )
+    config.learners(
+        num_learners=scale.num_learners,
+        num_gpus_per_learner=scale.num_gpus_per_learner,
+    )
+    config.training(**exp.training_config().to_rllib())
+    modules = sorted(set(mapping.values()))
+    mc = model_config(exp)
+    config.multi_agent(
+        policies=set(modules),
+        policy_mapping_fn=AgentToModule(mapping),
+        policies_to_train=modules,
+    )
+    config.rl_module(
+        rl_module_spec=MultiRLModuleSpec(
+            rl_module_specs={
+                mid: RLModuleSpec(module_class=config.get_default_rl_module_spec().module_class,
+                                  model_config=mc)
+                for mid in modules
+            }
+        )
+    )
+    config.callbacks(MarlMetricsCallback)
+    config.debugging(seed=exp.seed)
+    config.fault_tolerance(
+        restart_failed_env_runners=True,
+        delay_between_env_runner_restarts_s=5.0,
+    )
+    return config, mapping

@@ -1,0 +1,423 @@
+"""Experiment configs: YAML → validated dataclasses → RLlib ``AlgorithmConfig``.
+
+A config file has these top-level keys (all but ``algorithm`` and ``env``
+optional)::
+
+    algorithm: mappo            # see rllib_marl.algorithms.ALGORITHMS
+    env: {...}                  # rllib_marl.envs.EnvConfig
+    multi_agent: {sharing: shared}
+    model: {...}                # ModelConfig
+    training: {...}             # the algorithm's training dataclass
+    env_runners: {...}          # EnvRunnersConfig (no hardware scale here)
+    stop: {env_steps: 300000}
+    expected: {team_return: -60.0}
+    checkpoint: {interval: 10}
+    tune: {...}                 # TuneConfig, used by --tune
+    seed: 0
+
+Hardware scale (env runners, learners, GPUs) comes from the command line or
+the cluster, never from the file (:class:`ScaleConfig`).
+
+Validation happens in two stages, both before Ray starts: ``parse`` checks
+keys, types and choices; ``validate`` builds the env once (no reset) and checks
+that the algorithm fits it.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import yaml
+
+from rllib_marl.algorithms.registry import ALGORITHMS, CONTINUOUS, DISCRETE, AlgorithmSpec
+from rllib_marl.envs.registry import EnvError
+from rllib_marl.envs.spec import EnvConfig
+from rllib_marl.schema import ConfigError, choices, parse, parse_value, set_path, to_plain
+
+SHARING = ("shared", "per_agent", "per_group")
+SAMPLERS = ("rllib",)
+
+
+@dataclass
+class ModelConfig:
+    """Network settings of the algorithm's RLModules.
+
+    Attributes:
+        hidden: hidden layer sizes of actor and critic MLPs.
+        activation: tanh, relu or elu.
+        use_gru: recurrent actor (a GRU after the MLP) for partial observability.
+        gru_hidden: GRU size.
+        max_seq_len: training sequence length with a GRU.
+        critic_input: ``state``, ``state+obs``, ``obs``, or ``auto`` (the
+            algorithm's default: MAPPO ``state``, IPPO ``obs``).
+        value_normalization: running mean/std normalization of value targets.
+    """
+
+    hidden: List[int] = field(default_factory=lambda: [64, 64])
+    activation: str = choices("tanh", "relu", "elu", default="tanh")
+    use_gru: bool = False
+    gru_hidden: int = 64
+    max_seq_len: int = 20
+    critic_input: str = choices("auto", "state", "state+obs", "obs", default="auto")
+    value_normalization: bool = True
+
+
+@dataclass
+class MultiAgentConfig:
+    """Parameter sharing.
+
+    Attributes:
+        sharing: ``shared`` (one module for all agents), ``per_agent`` (one each),
+            or ``per_group`` (one per group of agents with the same spaces).
+    """
+
+    sharing: str = choices(*SHARING, default="shared")
+
+
+@dataclass
+class EnvRunnersConfig:
+    """Sampling settings that do not depend on hardware.
+
+    Attributes:
+        sampler: which env runner samples: ``rllib`` (RLlib's MultiAgentEnvRunner).
+        rollout_fragment_length: steps per sub-env per sample call; 0 = auto.
+        batch_mode: truncate_episodes or complete_episodes.
+    """
+
+    sampler: str = choices(*SAMPLERS, default="rllib")
+    rollout_fragment_length: int = 0
+    batch_mode: str = choices("truncate_episodes", "complete_episodes",
+                              default="truncate_episodes")
+
+
+@dataclass
+class StopConfig:
+    """When a run stops: the first of these that is reached (null = unused)."""
+
+    env_steps: Optional[int] = None
+    iterations: Optional[int] = None
+    time_s: Optional[float] = None
+    team_return: Optional[float] = None
+
+
+@dataclass
+class ExpectedConfig:
+    """What ``--as-test`` requires at the end of the run.
+
+    Attributes:
+        team_return: minimum mean team return (the run's convention).
+    """
+
+    team_return: Optional[float] = None
+
+
+@dataclass
+class CheckpointConfig:
+    """Attributes:
+        interval: save every this many iterations (0 = only at the end).
+        keep: how many interval checkpoints to keep (the final one is extra).
+    """
+
+    interval: int = 10
+    keep: int = 2
+
+
+@dataclass
+class SchedulerConfig:
+    """A Tune trial scheduler.
+
+    Attributes:
+        type: ``asha`` or ``pbt``.
+        time_attr: the progress measure (``training_iteration`` or ``env_steps``).
+        grace_period / max_t / reduction_factor: ASHA settings.
+        perturbation_interval: PBT: exploit/explore every this many ``time_attr``.
+        hyperparam_mutations: PBT: like ``search_space`` (choice / uniform /
+            loguniform), the values PBT may move to.
+    """
+
+    type: str = choices("asha", "pbt", default="asha")
+    time_attr: str = choices("training_iteration", "env_steps", default="training_iteration")
+    grace_period: int = 5
+    max_t: int = 100
+    reduction_factor: float = 3.0
+    perturbation_interval: int = 5
+    hyperparam_mutations: Dict[str, Dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass
+class TuneConfig:
+    """Ray Tune search (``--tune``).
+
+    Attributes:
+        search_space: dotted key → one of ``{grid: [..]}``, ``{choice: [..]}``,
+            ``{uniform: [lo, hi]}``, ``{loguniform: [lo, hi]}``. Keys may be
+            ``training.*``, ``env.reward.*`` or ``env.kwargs.*``.
+        num_samples: samples (repeats of the grid).
+        metric / mode: what "best" means.
+        scheduler: optional ASHA or PBT.
+        stop: per-trial stop; defaults to the top-level ``stop``.
+        max_concurrent_trials: null = as many as resources allow.
+    """
+
+    search_space: Dict[str, Dict[str, Any]] = field(default_factory=dict)
+    num_samples: int = 1
+    metric: str = "team_return_mean"
+    mode: str = choices("max", "min", default="max")
+    scheduler: Optional[SchedulerConfig] = None
+    stop: Optional[StopConfig] = None
+    max_concurrent_trials: Optional[int] = None
+
+
+@dataclass
+class ExperimentConfig:
+    algorithm: str
+    env: EnvConfig
+    multi_agent: MultiAgentConfig = field(default_factory=MultiAgentConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    training: Dict[str, Any] = field(default_factory=dict)
+    env_runners: EnvRunnersConfig = field(default_factory=EnvRunnersConfig)
+    stop: StopConfig = field(default_factory=StopConfig)
+    expected: ExpectedConfig = field(default_factory=ExpectedConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    tune: Optional[TuneConfig] = None
+    seed: int = 0
+    name: str = ""
+
+    @property
+    def spec(self) -> AlgorithmSpec:
+        return ALGORITHMS[self.algorithm]
+
+    def training_config(self):
+        return parse(self.spec.training_cls, self.training, "training")
+
+    def to_plain(self) -> Dict[str, Any]:
+        return to_plain(self)
+
+
+@dataclass
+class ScaleConfig:
+    """Hardware scale, from the command line or the cluster."""
+
+    num_env_runners: int = 0
+    num_envs_per_env_runner: int = 1
+    num_learners: int = 0
+    num_gpus_per_learner: float = 0.0
+
+
+SEARCH_DOMAINS = ("grid", "choice", "uniform", "loguniform")
+_SEARCHABLE = re.compile(r"^(training\.[A-Za-z_]+|env\.reward\.[a-z_]+|env\.kwargs\.\w+)$")
+
+
+# ----- loading and validation --------------------------------------------------------
+
+
+def parse_override(text: str):
+    """``"training.lr=1e-4"`` → ``("training.lr", 1e-4)`` (value read as YAML)."""
+    if "=" not in text:
+        raise ConfigError("--set", f"expected KEY=VALUE, got {text!r}")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not re.fullmatch(r"[A-Za-z_][\w+]*(\.[A-Za-z_][\w+]*)*", key):
+        raise ConfigError("--set", f"malformed key {key!r}")
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError as e:
+        raise ConfigError(key, f"cannot read value {raw!r}: {e}") from None
+    return key, value
+
+
+def load_raw(path: str | Path) -> Dict[str, Any]:
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError("--config", f"no such file: {p}")
+    try:
+        data = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as e:
+        raise ConfigError("", f"{p} is not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError("", f"{p}: the top level must be a mapping")
+    return data
+
+
+def parse_experiment(raw: Dict[str, Any], overrides: List[str] = ()) -> ExperimentConfig:
+    """Stage 1: keys, types and choices (no env is built)."""
+    raw = copy.deepcopy(raw)
+    for text in overrides:
+        key, value = parse_override(text)
+        set_path(raw, key, value)
+    # `lambda` is a Python keyword; RLlib calls it `lambda_`. Accept both.
+    tr = raw.get("training")
+    if isinstance(tr, dict) and "lambda" in tr:
+        tr["lambda_"] = tr.pop("lambda")
+    algo = raw.get("algorithm")
+    if algo is None:
+        raise ConfigError("algorithm", f"missing; allowed: {', '.join(ALGORITHMS)}")
+    if algo not in ALGORITHMS:
+        raise ConfigError("algorithm", f"unknown value {algo!r}; allowed: {', '.join(ALGORITHMS)}")
+    if "env" not in raw:
+        raise ConfigError("env", "missing; e.g. env: {name: mpe2.simple_spread_v3}")
+    exp = parse(ExperimentConfig, raw)
+    exp.training_config()  # type-check the training block against the algorithm
+    _check_numbers(exp)
+    if exp.tune is not None:
+        _check_search_space(exp)
+    return exp
+
+
+def _check_numbers(exp: ExperimentConfig) -> None:
+    tr = exp.training_config()
+    for name in ("train_batch_size", "minibatch_size", "num_epochs"):
+        if hasattr(tr, name) and getattr(tr, name) < 1:
+            raise ConfigError(f"training.{name}", "must be >= 1")
+    if hasattr(tr, "minibatch_size") and tr.minibatch_size > tr.train_batch_size * 64:
+        raise ConfigError("training.minibatch_size", "is larger than any train batch")
+    if hasattr(tr, "lr") and tr.lr <= 0:
+        raise ConfigError("training.lr", "must be > 0")
+    if not exp.model.hidden or any(h < 1 for h in exp.model.hidden):
+        raise ConfigError("model.hidden", "must be a non-empty list of positive sizes")
+    for name in ("env_steps", "iterations"):
+        v = getattr(exp.stop, name)
+        if v is not None and v < 1:
+            raise ConfigError(f"stop.{name}", "must be >= 1")
+    if all(getattr(exp.stop, f.name) is None for f in dataclasses.fields(StopConfig)):
+        raise ConfigError("stop", "set at least one of env_steps, iterations, time_s, team_return")
+    if exp.checkpoint.interval < 0 or exp.checkpoint.keep < 1:
+        raise ConfigError("checkpoint", "interval must be >= 0 and keep >= 1")
+
+
+def _check_search_space(exp: ExperimentConfig) -> None:
+    spaces = dict(exp.tune.search_space)
+    if exp.tune.scheduler is not None:
+        spaces.update(exp.tune.scheduler.hyperparam_mutations)
+    for key, dom in spaces.items():
+        path = f"tune.search_space.{key}"
+        if not _SEARCHABLE.match(key):
+            raise ConfigError(path, "searchable keys are training.*, env.reward.*, env.kwargs.*")
+        if key.startswith("training."):
+            field_name = key.split(".", 1)[1]
+            fields = {f.name for f in dataclasses.fields(exp.spec.training_cls)}
+            if field_name == "lambda":
+                field_name = "lambda_"
+            if field_name not in fields:
+                raise ConfigError(path, f"unknown training key; allowed: {', '.join(sorted(fields))}")
+        if not isinstance(dom, dict) or len(dom) != 1 or next(iter(dom)) not in SEARCH_DOMAINS:
+            raise ConfigError(path, f"expected one of {{{': [...]}, {'.join(SEARCH_DOMAINS)}: [...]}}")
+        kind, vals = next(iter(dom.items()))
+        if not isinstance(vals, list) or not vals:
+            raise ConfigError(f"{path}.{kind}", "expected a non-empty list")
+        if kind in ("uniform", "loguniform"):
+            vals = [parse_value(float, v, f"{path}.{kind}") for v in vals]
+            if len(vals) != 2 or not vals[0] < vals[1] or (kind == "loguniform" and vals[0] <= 0):
+                raise ConfigError(f"{path}.{kind}", "expected [low, high] with 0 < low < high")
+
+
+def _space_kind(space) -> Optional[str]:
+    from gymnasium import spaces
+
+    if isinstance(space, spaces.Discrete):
+        return DISCRETE
+    if isinstance(space, spaces.Box):
+        return CONTINUOUS
+    return None
+
+
+def inspect_env(exp: ExperimentConfig):
+    """Builds the env once (no reset) and returns it; env problems → ConfigError."""
+    from rllib_marl.envs.adapter import make_env
+
+    try:
+        return make_env(resolved_env_config(exp))
+    except EnvError as e:
+        msg = str(e)
+        path, _, rest = msg.partition(": ")
+        if path.startswith("env"):
+            raise ConfigError(path, rest) from None
+        raise ConfigError("env", msg) from None
+
+
+def resolved_env_config(exp: ExperimentConfig) -> EnvConfig:
+    cfg = copy.deepcopy(exp.env)
+    if cfg.global_state == "auto" and not exp.spec.needs_global_state:
+        critic = exp.model.critic_input
+        if critic in ("auto", "obs"):
+            cfg.global_state = "none"
+    return cfg
+
+
+def validate(exp: ExperimentConfig):
+    """Stage 2: the algorithm fits the env. Returns (env, module mapping).
+
+    The module mapping is ``{agent_id: module_id}`` per ``multi_agent.sharing``.
+    """
+    spec = exp.spec
+    critic = exp.model.critic_input
+    if spec.needs_global_state and exp.env.global_state == "none":
+        raise ConfigError(
+            "env.global_state",
+            f"{spec.name} trains a centralized critic on the global state; use auto, env or "
+            "concat (or algorithm: ippo for a critic on local observations)",
+        )
+    if critic in ("state", "state+obs") and exp.env.global_state == "none":
+        raise ConfigError("model.critic_input", f"{critic!r} needs env.global_state other than none")
+    env = inspect_env(exp)
+    for aid in env.possible_agents:
+        space = env.action_spaces[aid]
+        kind = _space_kind(space)
+        if kind not in spec.action_spaces:
+            raise ConfigError(
+                "algorithm",
+                f"{spec.name} does not support agent {aid}'s action space {space}; it supports "
+                f"{' and '.join(spec.action_spaces)} actions",
+            )
+    if spec.simultaneous_moves_only and env.api == "aec":
+        raise ConfigError(
+            "env.api", f"{spec.name} needs simultaneous moves; {exp.env.name} is turn-based (AEC)"
+        )
+    if exp.model.use_gru and exp.model.max_seq_len < 1:
+        raise ConfigError("model.max_seq_len", "must be >= 1")
+    return env, module_mapping(env, exp.multi_agent.sharing)
+
+
+def _agent_prefix(aid: str) -> str:
+    return re.sub(r"[_-]?\d+$", "", aid) or aid
+
+
+def module_mapping(env, sharing: str) -> Dict[str, str]:
+    agents = env.possible_agents
+    if sharing == "per_agent":
+        return {a: a for a in agents}
+
+    def sig(a):
+        return (repr(env.observation_spaces[a]), repr(env.action_spaces[a]))
+
+    groups: Dict[tuple, List[str]] = {}
+    for a in agents:
+        groups.setdefault(sig(a), []).append(a)
+    if sharing == "shared":
+        if len(groups) > 1:
+            raise ConfigError(
+                "multi_agent.sharing",
+                "shared needs every agent to have the same observation and action spaces; "
+                f"{env.cfg.name} has {len(groups)} kinds of agents: use per_group or per_agent, "
+                "or pad spaces with the pad_observations_v0 / pad_action_space_v0 wrappers",
+            )
+        return {a: "shared" for a in agents}
+    mapping = {}
+    for members in groups.values():
+        name = "+".join(sorted({_agent_prefix(a) for a in members}))
+        for a in members:
+            mapping[a] = name
+    return mapping
+
+
+def load_experiment(path, overrides: List[str] = ()) -> ExperimentConfig:
+    return parse_experiment(load_raw(path), overrides)
+
+
+def dump_experiment(exp: ExperimentConfig, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(exp.to_plain(), sort_keys=False))

@@ -1,0 +1,73 @@
+"""Team and per-agent returns, reported the same way for every algorithm.
+
+Returns here are in the env's own rewards (before any reward shaping set in
+``env.reward``), taken from the ``env_return`` each agent's final ``infos``
+entry carries. The team return is the sum of the agents' returns, or their mean
+for envs whose agents all receive one shared team reward (``env.team_return``;
+the env's ``metadata["team_return"]`` decides under ``auto``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Dict
+
+from ray.rllib.callbacks.callbacks import RLlibCallback
+
+from rllib_marl.envs.adapter import ENV_RETURN_INFO
+
+# Keys under result["env_runners"][MARL_KEY] and top-level result keys.
+MARL_KEY = "marl"
+TEAM_RETURN = "team_return_mean"
+AGENT_RETURN = "agent_return_mean"
+EPISODE_LEN = "episode_len_mean"
+ENV_STEPS = "env_steps"
+CONVENTION = "team_return_convention"
+
+
+class MarlMetricsCallback(RLlibCallback):
+    """Logs team / per-agent env returns per episode; lifts them to the top level."""
+
+    @staticmethod
+    def _convention(config) -> str:
+        env_config = getattr(config, "env_config", None) or {}
+        conv = env_config.get("team_return", "sum")
+        return conv if conv in ("sum", "mean") else "sum"
+
+    def on_episode_end(self, *, episode, env_runner=None, metrics_logger=None, **kwargs):
+        if metrics_logger is None:
+            return
+        returns: Dict[str, float] = {}
+        for aid, sa_ep in episode.agent_episodes.items():
+            if len(sa_ep) == 0:
+                continue
+            info = sa_ep.get_infos(-1)
+            if ENV_RETURN_INFO in info:
+                returns[str(aid)] = float(info[ENV_RETURN_INFO])
+        if not returns:
+            return
+        team = sum(returns.values())
+        cfg = getattr(env_runner, "config", None)
+        if self._convention(cfg) == "mean":
+            team /= len(returns)
+        n_runners = getattr(cfg, "num_env_runners", 0) or 1
+        smooth = getattr(cfg, "metrics_num_episodes_for_smoothing", 100)
+        win = max(1, int(math.ceil(smooth / n_runners)))
+        metrics_logger.log_value((MARL_KEY, TEAM_RETURN), team, window=win)
+        metrics_logger.log_value((MARL_KEY, EPISODE_LEN), len(episode), window=win)
+        for aid, r in returns.items():
+            metrics_logger.log_value((MARL_KEY, AGENT_RETURN, aid), r, window=win)
+
+    def on_train_result(self, *, algorithm, result: Dict[str, Any], **kwargs):
+        lift_marl_metrics(result, self._convention(algorithm.config))
+
+
+def lift_marl_metrics(result: Dict[str, Any], convention: str) -> None:
+    """Copies our env-runner metrics to the top level of a result dict."""
+    er = result.get("env_runners", {})
+    m = er.get(MARL_KEY, {})
+    result[TEAM_RETURN] = float(m.get(TEAM_RETURN, float("nan")))
+    result[EPISODE_LEN] = float(m.get(EPISODE_LEN, float("nan")))
+    result[AGENT_RETURN] = {k: float(v) for k, v in m.get(AGENT_RETURN, {}).items()}
+    result[ENV_STEPS] = int(er.get("num_env_steps_sampled_lifetime", 0) or 0)
+    result[CONVENTION] = convention

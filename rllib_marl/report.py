@@ -1,0 +1,153 @@
+"""Run artefacts: progress rows, the summary table, the learning-curve PNG, TensorBoard."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional
+
+from rllib_marl.metrics import AGENT_RETURN, CONVENTION, ENV_STEPS, EPISODE_LEN, TEAM_RETURN
+
+MODULE_STATS = ("entropy", "mean_kl_loss", "vf_loss", "policy_loss", "vf_explained_var")
+
+
+def _f(x) -> float:
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def progress_row(result: Dict[str, Any], wall_s: float) -> Dict[str, Any]:
+    """One flat row of the run's progress from an RLlib result dict."""
+    row: Dict[str, Any] = {
+        "iteration": int(result.get("training_iteration", 0)),
+        "env_steps": int(result.get(ENV_STEPS, 0)),
+        "wall_s": round(wall_s, 2),
+        "team_return": _f(result.get(TEAM_RETURN)),
+        "episode_len": _f(result.get(EPISODE_LEN)),
+    }
+    for aid, r in sorted(result.get(AGENT_RETURN, {}).items()):
+        row[f"return/{aid}"] = _f(r)
+    for mid, stats in sorted(result.get("learners", {}).items()):
+        if mid.startswith("__") or not isinstance(stats, dict):
+            continue
+        for k in MODULE_STATS:
+            if k in stats:
+                row[f"{mid}/{k}"] = _f(stats[k])
+    return row
+
+
+class ProgressLog:
+    """progress.csv + TensorBoard scalars of one run (appends on resume)."""
+
+    def __init__(self, out: Path, resume_iteration: Optional[int] = None):
+        self.path = out / "progress.csv"
+        self.rows: List[Dict[str, Any]] = []
+        if resume_iteration is not None and self.path.exists():
+            with self.path.open() as f:
+                self.rows = [
+                    {k: _parse(v) for k, v in r.items()}
+                    for r in csv.DictReader(f)
+                    if int(r["iteration"]) <= resume_iteration
+                ]
+        self._tb = None
+        try:
+            from tensorboardX import SummaryWriter
+
+            self._tb = SummaryWriter(str(out / "tb"))
+        except ImportError:  # pragma: no cover - tensorboardX ships with ray[tune]
+            pass
+
+    def add(self, row: Dict[str, Any]) -> None:
+        self.rows.append(row)
+        self._write()
+        if self._tb is not None:
+            step = row["env_steps"]
+            for k, v in row.items():
+                if k in ("iteration", "env_steps") or not isinstance(v, (int, float)):
+                    continue
+                if math.isfinite(v):
+                    self._tb.add_scalar(k, v, step)
+            self._tb.flush()
+
+    def _write(self) -> None:
+        keys: List[str] = []
+        for r in self.rows:
+            keys += [k for k in r if k not in keys]
+        with self.path.open("w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=keys)
+            w.writeheader()
+            w.writerows(self.rows)
+
+    def close(self) -> None:
+        if self._tb is not None:
+            self._tb.close()
+
+
+def _parse(v: str):
+    try:
+        f = float(v)
+    except ValueError:
+        return v
+    return int(f) if f.is_integer() and "." not in v and "e" not in v.lower() else f
+
+
+def format_table(headers: List[str], rows: Iterable[List[Any]]) -> str:
+    rows = [[_cell(c) for c in r] for r in rows]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths))
+    sep = "  ".join("-" * w for w in widths)
+    body = ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in rows]
+    return "\n".join([line, sep, *body])
+
+
+def _cell(c) -> str:
+    if isinstance(c, float):
+        return "nan" if math.isnan(c) else f"{c:,.2f}"
+    if isinstance(c, int):
+        return f"{c:,}"
+    return str(c)
+
+
+def summary(result: Dict[str, Any], env_name: str, wall_s: float) -> str:
+    """The end-of-run table: team return and per-agent returns."""
+    conv = result.get(CONVENTION, "sum")
+    rows = [["team", _f(result.get(TEAM_RETURN))]]
+    for aid, r in sorted(result.get(AGENT_RETURN, {}).items()):
+        rows.append([aid, _f(r)])
+    head = (
+        f"env {env_name} | {int(result.get(ENV_STEPS, 0)):,} env steps | "
+        f"{int(result.get('training_iteration', 0))} iterations | {wall_s:,.0f} s\n"
+        f"returns: env rewards per episode, mean over the last episodes; "
+        f"team = {conv} over agents"
+    )
+    return head + "\n" + format_table(["", "return"], rows)
+
+
+def plot_curve(rows: List[Dict[str, Any]], path: Path, title: str, convention: str) -> None:
+    """Team and per-agent return against env steps."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    xs = [r["env_steps"] for r in rows]
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    ax.plot(xs, [r["team_return"] for r in rows], lw=2.2, label=f"team ({convention})")
+    for k in sorted({k for r in rows for k in r if k.startswith("return/")}):
+        ax.plot(xs, [r.get(k, float("nan")) for r in rows], lw=1, alpha=0.8, label=k[7:])
+    ax.set_xlabel("env steps")
+    ax.set_ylabel("episode return (env rewards)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_json(path: Path, data: Dict[str, Any]) -> None:
+    path.write_text(json.dumps(data, indent=2, default=float))

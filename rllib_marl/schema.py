@@ -1,0 +1,168 @@
+"""Strict parsing of nested dataclasses from YAML data.
+
+``parse(cls, data, path)`` turns plain dicts/lists into dataclass instances and
+raises :class:`ConfigError` naming the key path and what is allowed on the
+first unknown key, wrong type or value outside a field's ``choices``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from typing import Any, Dict, List, Optional, Union
+
+
+class ConfigError(ValueError):
+    """A configuration problem, with the dotted key path where it occurred."""
+
+    def __init__(self, path: str, message: str):
+        self.path = path
+        self.message = message
+        super().__init__(f"{path}: {message}" if path else message)
+
+
+def choices(*values, default=dataclasses.MISSING, **kw):
+    """A dataclass field whose value must be one of ``values``."""
+    if default is dataclasses.MISSING:
+        return dataclasses.field(metadata={"choices": values}, **kw)
+    return dataclasses.field(default=default, metadata={"choices": values}, **kw)
+
+
+def _type_name(t) -> str:
+    origin = typing.get_origin(t)
+    if origin is Union:
+        args = [a for a in typing.get_args(t) if a is not type(None)]
+        return " or ".join(_type_name(a) for a in args) + " or null"
+    if origin in (list, List):
+        (a,) = typing.get_args(t) or (Any,)
+        return f"list of {_type_name(a)}"
+    if origin in (dict, Dict):
+        return "mapping"
+    if dataclasses.is_dataclass(t):
+        return "mapping"
+    return getattr(t, "__name__", str(t))
+
+
+def _join(path: str, key) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else str(key)
+
+
+def parse_value(t, value, path: str):
+    origin = typing.get_origin(t)
+    if t is Any:
+        return value
+    if origin is Union:
+        args = typing.get_args(t)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return parse_value(a, value, path)
+            except ConfigError as e:
+                errors.append(e)
+        if len(errors) == 1:
+            raise errors[0]
+        raise ConfigError(path, f"expected {_type_name(t)}, got {value!r}")
+    if dataclasses.is_dataclass(t):
+        return parse(t, value, path)
+    if origin in (list, List):
+        (a,) = typing.get_args(t) or (Any,)
+        if not isinstance(value, list):
+            raise ConfigError(path, f"expected {_type_name(t)}, got {value!r}")
+        return [parse_value(a, v, _join(path, i)) for i, v in enumerate(value)]
+    if origin in (dict, Dict):
+        if not isinstance(value, dict):
+            raise ConfigError(path, f"expected a mapping, got {value!r}")
+        kt, vt = typing.get_args(t) or (str, Any)
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise ConfigError(_join(path, k), "keys must be strings")
+            out[k] = parse_value(vt, v, _join(path, k))
+        return out
+    if t is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(path, f"expected true or false, got {value!r}")
+        return value
+    if t is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(path, f"expected an integer, got {value!r}")
+        return value
+    if t is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            # YAML 1.1 reads 1e-4 (no dot) as a string: accept numeric strings.
+            if isinstance(value, str):
+                try:
+                    return float(value)
+                except ValueError:
+                    pass
+            raise ConfigError(path, f"expected a number, got {value!r}")
+        return float(value)
+    if t is str:
+        if not isinstance(value, str):
+            raise ConfigError(path, f"expected a string, got {value!r}")
+        return value
+    raise TypeError(f"schema: unsupported annotation {t!r} at {path}")
+
+
+def parse(cls, data, path: str = ""):
+    """Builds dataclass ``cls`` from ``data``, strictly (see module docstring)."""
+    if isinstance(data, cls):
+        return data
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(path, f"expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = [k for k in data if k not in fields]
+    if unknown:
+        raise ConfigError(
+            _join(path, unknown[0]),
+            f"unknown key; allowed: {', '.join(fields)}",
+        )
+    kwargs = {}
+    for name, f in fields.items():
+        p = _join(path, name)
+        if name not in data:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ConfigError(p, "missing required key")
+            continue
+        v = parse_value(hints[name], data[name], p)
+        allowed = f.metadata.get("choices")
+        if allowed is not None and v not in allowed:
+            raise ConfigError(
+                p, f"unknown value {v!r}; allowed: {', '.join(map(str, allowed))}"
+            )
+        kwargs[name] = v
+    return cls(**kwargs)
+
+
+def set_path(data: Dict[str, Any], dotted: str, value: Any) -> None:
+    """Sets ``data[a][b][c] = value`` for ``dotted = "a.b.c"``, creating mappings."""
+    keys = dotted.split(".")
+    d = data
+    for i, k in enumerate(keys[:-1]):
+        nxt = d.get(k)
+        if nxt is None:
+            nxt = d[k] = {}
+        if not isinstance(nxt, dict):
+            raise ConfigError(".".join(keys[: i + 1]), f"is not a mapping, cannot set {dotted}")
+        d = nxt
+    d[keys[-1]] = value
+
+
+def to_plain(obj) -> Any:
+    """Dataclasses → plain dicts/lists (for YAML dumps)."""
+    if dataclasses.is_dataclass(obj):
+        return {f.name: to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, list):
+        return [to_plain(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: to_plain(v) for k, v in obj.items()}
+    return obj

@@ -1,0 +1,272 @@
+"""Train one experiment: ``python -m rllib_marl.train --config FILE [options]``.
+
+Locally this starts an embedded Ray (no setup); with ``RAY_ADDRESS`` set (e.g.
+under ``ray job submit``) it joins that cluster. ``--tune`` runs the config's
+``tune:`` block with Ray Tune instead of a single run.
+
+Exit status: 0 done, 1 ``--as-test`` and the expected result was not reached,
+2 bad input (config, env, checkpoint) — reported before Ray starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Optional
+
+from rllib_marl.config import (
+    ExperimentConfig,
+    ScaleConfig,
+    dump_experiment,
+    load_experiment,
+    load_raw,
+    parse_experiment,
+)
+from rllib_marl.schema import ConfigError
+
+EXIT_OK, EXIT_NOT_REACHED, EXIT_BAD_INPUT = 0, 1, 2
+RUN_CONFIG = "run_config.yaml"
+CHECKPOINTS = "checkpoints"
+FINAL = "final"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m rllib_marl.train",
+        description="Train a multi-agent RLlib algorithm on a PettingZoo env.",
+    )
+    p.add_argument("--config", help="experiment YAML (e.g. tuned_examples/mappo/simple_spread.yaml)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set training.lr=1e-4 (repeatable)")
+    p.add_argument("--seed", type=int, help="overrides the config's seed")
+    p.add_argument("--output", help="run directory (default: results/<name>-<time>)")
+    p.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its latest checkpoint")
+    p.add_argument("--as-test", action="store_true",
+                   help="exit 1 unless the config's expected result is reached")
+    p.add_argument("--tune", action="store_true", help="run the config's tune: block with Ray Tune")
+    p.add_argument("--num-env-runners", type=int, default=0)
+    p.add_argument("--num-envs-per-env-runner", type=int, default=1)
+    p.add_argument("--num-learners", type=int, default=0)
+    p.add_argument("--num-gpus-per-learner", type=float, default=0.0)
+    p.add_argument("--num-cpus", type=int, default=None,
+                   help="CPUs of the embedded local Ray (default: all)")
+    p.add_argument("--quiet", action="store_true", help="no per-iteration progress lines")
+    return p
+
+
+@dataclass
+class Plan:
+    exp: ExperimentConfig
+    scale: ScaleConfig
+    out: Path
+    resume_from: Optional[Path]
+
+
+def _latest_checkpoint(run_dir: Path) -> Optional[Path]:
+    ck = run_dir / CHECKPOINTS
+    if not ck.is_dir():
+        return None
+    cands = [d for d in ck.iterdir() if d.is_dir() and any(d.glob("algorithm_state*"))]
+    if not cands:
+        return None
+    return max(cands, key=lambda d: int((d / "iteration.txt").read_text()) if (d / "iteration.txt").exists() else -1)
+
+
+def make_plan(args) -> Plan:
+    """Everything that can be checked without Ray: config, env, checkpoint."""
+    scale = ScaleConfig(
+        num_env_runners=args.num_env_runners,
+        num_envs_per_env_runner=args.num_envs_per_env_runner,
+        num_learners=args.num_learners,
+        num_gpus_per_learner=args.num_gpus_per_learner,
+    )
+    for name in ("num_env_runners", "num_learners"):
+        if getattr(scale, name) < 0:
+            raise ConfigError(f"--{name.replace('_', '-')}", "must be >= 0")
+    if scale.num_envs_per_env_runner < 1:
+        raise ConfigError("--num-envs-per-env-runner", "must be >= 1")
+    if scale.num_gpus_per_learner < 0:
+        raise ConfigError("--num-gpus-per-learner", "must be >= 0")
+    overrides = list(args.set)
+    if args.seed is not None:
+        overrides.append(f"seed={args.seed}")
+    resume_from = None
+    if args.resume:
+        run_dir = Path(args.resume)
+        if not (run_dir / RUN_CONFIG).is_file():
+            raise ConfigError("--resume", f"{run_dir} is not a run directory (no {RUN_CONFIG})")
+        resume_from = _latest_checkpoint(run_dir)
+        if resume_from is None:
+            raise ConfigError("--resume", f"no checkpoint in {run_dir / CHECKPOINTS}; nothing to resume")
+        raw = load_raw(run_dir / RUN_CONFIG)
+        exp = parse_experiment(raw, overrides)
+        out = run_dir
+    else:
+        if not args.config:
+            raise ConfigError("--config", "required (or --resume DIR)")
+        exp = load_experiment(args.config, overrides)
+        name = exp.name or Path(args.config).stem
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        out = Path(args.output) if args.output else Path("results") / f"{exp.algorithm}-{name}-{stamp}"
+    if args.tune and exp.tune is None:
+        raise ConfigError("tune", f"--tune needs a tune: block in the config")
+    # Stage 2 validation (builds the env once, no Ray).
+    from rllib_marl.config import validate
+
+    env, _ = validate(exp)
+    env.close()
+    return Plan(exp, scale, out, resume_from)
+
+
+def init_ray(num_cpus: Optional[int] = None) -> None:
+    import ray
+
+    if ray.is_initialized():
+        return
+    kwargs = dict(include_dashboard=False, logging_level="WARNING")
+    if os.environ.get("RAY_ADDRESS"):
+        ray.init(**kwargs)  # join the cluster (ray job submit / ray submit)
+    else:
+        ray.init(num_cpus=num_cpus, **kwargs)
+
+
+def _stop_reached(exp: ExperimentConfig, result, wall_s: float) -> Optional[str]:
+    s = exp.stop
+    if s.env_steps is not None and result["env_steps"] >= s.env_steps:
+        return f"env_steps >= {s.env_steps:,}"
+    if s.iterations is not None and result["training_iteration"] >= s.iterations:
+        return f"iterations >= {s.iterations}"
+    if s.time_s is not None and wall_s >= s.time_s:
+        return f"time >= {s.time_s:.0f} s"
+    tr = result.get("team_return_mean", float("nan"))
+    if s.team_return is not None and math.isfinite(tr) and tr >= s.team_return:
+        return f"team return >= {s.team_return}"
+    return None
+
+
+def _save(algo, out: Path, tag: str, iteration: int, keep: int) -> Path:
+    ck_root = out / CHECKPOINTS
+    path = ck_root / tag
+    if path.exists():
+        shutil.rmtree(path)
+    algo.save_to_path(str(path.resolve()))
+    (path / "iteration.txt").write_text(str(iteration))
+    if tag != FINAL:
+        olds = sorted(d for d in ck_root.iterdir() if d.name.startswith("iter_"))
+        for d in olds[:-keep]:
+            shutil.rmtree(d, ignore_errors=True)
+    return path
+
+
+def run(plan: Plan, as_test: bool = False, quiet: bool = False, num_cpus: Optional[int] = None) -> int:
+    """A single training run (the non-Tune path)."""
+    from rllib_marl.build import build_algo_config
+    from rllib_marl.report import ProgressLog, plot_curve, progress_row, summary, write_json
+
+    exp, out = plan.exp, plan.out
+    out.mkdir(parents=True, exist_ok=True)
+    dump_experiment(exp, out / RUN_CONFIG)
+    config, mapping = build_algo_config(exp, plan.scale)
+    init_ray(num_cpus)
+    algo = config.build_algo()
+    start_iter = 0
+    wall_offset = 0.0
+    if plan.resume_from is not None:
+        algo.restore_from_path(str(plan.resume_from.resolve()))
+        start_iter = int((plan.resume_from / "iteration.txt").read_text())
+        print(f"resumed from {plan.resume_from} (iteration {start_iter})", flush=True)
+    log = ProgressLog(out, resume_iteration=start_iter if plan.resume_from else None)
+    if log.rows:
+        wall_offset = float(log.rows[-1]["wall_s"])
+    print(
+        f"{exp.algorithm} on {exp.env.name} | modules: {sorted(set(mapping.values()))} | "
+        f"env runners {plan.scale.num_env_runners} x {plan.scale.num_envs_per_env_runner} envs | "
+        f"learners {plan.scale.num_learners} | output {out}",
+        flush=True,
+    )
+    t0 = time.time() - wall_offset
+    result = None
+    reason = None
+    try:
+        while reason is None:
+            result = algo.train()
+            wall = time.time() - t0
+            row = progress_row(result, wall)
+            log.add(row)
+            it = row["iteration"]
+            if not quiet:
+                agents = " ".join(
+                    f"{k[7:]} {v:.2f}" for k, v in row.items() if k.startswith("return/")
+                )
+                print(
+                    f"iter {it:4d} | env steps {row['env_steps']:>9,} | team return "
+                    f"{row['team_return']:9.2f} | {agents} | {wall:7.1f} s",
+                    flush=True,
+                )
+            reason = _stop_reached(exp, result, wall)
+            if exp.checkpoint.interval and it % exp.checkpoint.interval == 0 and reason is None:
+                _save(algo, out, f"iter_{it:06d}", it, exp.checkpoint.keep)
+        wall = time.time() - t0
+        final = _save(algo, out, FINAL, int(result["training_iteration"]), exp.checkpoint.keep)
+    finally:
+        log.close()
+        algo.stop()
+
+    conv = result.get("team_return_convention", "sum")
+    plot_curve(log.rows, out / "learning_curve.png",
+               f"{exp.algorithm} on {exp.env.name} (seed {exp.seed})", conv)
+    team = float(result.get("team_return_mean", float("nan")))
+    expected = exp.expected.team_return
+    summary_data = {
+        "algorithm": exp.algorithm,
+        "env": exp.env.name,
+        "env_kwargs": exp.env.kwargs,
+        "seed": exp.seed,
+        "stop_reason": reason,
+        "env_steps": int(result["env_steps"]),
+        "iterations": int(result["training_iteration"]),
+        "wall_s": wall,
+        "team_return": team,
+        "team_return_convention": conv,
+        "agent_returns": result.get("agent_return_mean", {}),
+        "expected_team_return": expected,
+        "checkpoint": str(final),
+    }
+    write_json(out / "summary.json", summary_data)
+    print(f"\nstopped: {reason}")
+    print(summary(result, exp.env.name, wall))
+    print(f"checkpoint: {final}\nlearning curve: {out / 'learning_curve.png'}\n"
+          f"progress: {out / 'progress.csv'} | tensorboard --logdir {out / 'tb'}")
+    if as_test:
+        if expected is None:
+            print("--as-test: the config has no expected.team_return", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        ok = math.isfinite(team) and team >= expected
+        print(f"--as-test: team return {team:.2f} {'>=' if ok else '<'} expected {expected} "
+              f"-> {'PASSED' if ok else 'FAILED'}")
+        return EXIT_OK if ok else EXIT_NOT_REACHED
+    return EXIT_OK
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        plan = make_plan(args)
+    except ConfigError as e:
+        print(f"config error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.tune:
+        from rllib_marl.tune import run_tune
+
+        return run_tune(plan, num_cpus=args.num_cpus)
+    return run(plan, as_test=args.as_test, quiet=args.quiet, num_cpus=args.num_cpus)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
