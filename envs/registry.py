@@ -102,7 +102,10 @@ def _apply_wrappers(env, cfg: EnvConfig):
     import supersuit
 
     for i, w in enumerate(cfg.wrappers):
-        fn = getattr(supersuit, w.name, None)
+        try:
+            fn = getattr(supersuit, w.name, None)
+        except ImportError:  # supersuit raises for unknown versioned names
+            fn = None
         if fn is None or not callable(fn):
             known = sorted(
                 n for n in dir(supersuit) if n[-3:-1] == "_v" and n[-1].isdigit()
@@ -132,7 +135,7 @@ def make_pettingzoo(cfg: EnvConfig, render_mode: str | None = None):
     try:
         env = ctor(**kwargs)
     except (TypeError, ValueError, AssertionError) as e:
-        raise EnvError(f"env: building {cfg.name} with {kwargs} failed: {e}") from None
+        raise EnvError(f"env.kwargs: {cfg.name} rejected {kwargs}: {e}") from None
     if isinstance(env, ParallelEnv):
         api = "parallel"
     elif isinstance(env, AECEnv):

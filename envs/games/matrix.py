@@ -48,6 +48,7 @@ class MatrixGameEnv(ParallelEnv):
     Args:
         payoffs: Either a shared table of shape ``[A] * n`` (every player gets
             the same payoff) or a general table of shape ``[A] * n + [n]``.
+        n_players: ``n``.
         rounds: Number of rounds per episode (the episode is truncated after).
         name: Name shown in ``metadata``.
     """
@@ -57,16 +58,21 @@ class MatrixGameEnv(ParallelEnv):
     def __init__(
         self,
         payoffs: np.ndarray,
+        n_players: int = 2,
         rounds: int = 1,
         name: str = "matrix_game_v0",
         render_mode: Optional[str] = None,
     ):
         payoffs = np.asarray(payoffs, dtype=np.float32)
         n_actions = payoffs.shape[0]
-        shared = len(set(payoffs.shape)) == 1
-        n_players = payoffs.ndim if shared else payoffs.ndim - 1
-        if not shared and payoffs.shape[-1] != n_players:
-            raise ValueError(f"payoff table of shape {payoffs.shape} is malformed")
+        shared = payoffs.ndim == n_players
+        ok = set(payoffs.shape[:n_players]) == {n_actions} and (
+            shared or payoffs.shape[n_players:] == (n_players,)
+        )
+        if not ok:
+            raise ValueError(
+                f"payoff table of shape {payoffs.shape} does not fit {n_players} players"
+            )
         if rounds < 1:
             raise ValueError(f"rounds must be >= 1, got {rounds}")
         self.payoffs = payoffs
@@ -141,14 +147,14 @@ class MatrixGameEnv(ParallelEnv):
 
 def iterated_prisoners_dilemma(rounds: int = 10, render_mode=None) -> MatrixGameEnv:
     """Two players, ``rounds`` rounds of the prisoner's dilemma (0 = C, 1 = D)."""
-    return MatrixGameEnv(PRISONERS_DILEMMA, rounds, "ipd_v0", render_mode)
+    return MatrixGameEnv(PRISONERS_DILEMMA, 2, rounds, "ipd_v0", render_mode)
 
 
 def climbing_game(rounds: int = 1, render_mode=None) -> MatrixGameEnv:
     """Two players, the climbing game (optimum 11 at joint action (0, 0))."""
-    return MatrixGameEnv(CLIMBING, rounds, "climbing_v0", render_mode)
+    return MatrixGameEnv(CLIMBING, 2, rounds, "climbing_v0", render_mode)
 
 
 def penalty_game(k: float = -100.0, rounds: int = 1, render_mode=None) -> MatrixGameEnv:
     """Two players, the penalty game with miscoordination penalty ``k <= 0``."""
-    return MatrixGameEnv(penalty_matrix(k), rounds, "penalty_v0", render_mode)
+    return MatrixGameEnv(penalty_matrix(k), 2, rounds, "penalty_v0", render_mode)

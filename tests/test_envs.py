@@ -1,0 +1,290 @@
+"""Unit tests of the env layer: adapters, global state, masks, rewards, games."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from pettingzoo.test import parallel_api_test
+
+from rllib_marl.envs import (
+    ACTION_MASK,
+    AGENT_ID,
+    ENV_RETURN_INFO,
+    OBS,
+    STATE,
+    EnvConfig,
+    EnvError,
+    make_env,
+)
+from rllib_marl.envs.games import (
+    climbing_game,
+    iterated_prisoners_dilemma,
+    penalty_game,
+    two_step_game,
+)
+
+SPREAD = {"name": "mpe2.simple_spread_v3", "kwargs": {"N": 3, "max_cycles": 25}}
+
+
+def rollout(env, seed=0, policy=None, max_steps=1000):
+    obs, infos = env.reset(seed=seed)
+    steps = []
+    for _ in range(max_steps):
+        acts = {a: (policy(a, obs[a]) if policy else 0) for a in obs}
+        obs2, rew, term, trunc, info = env.step(acts)
+        steps.append((obs2, rew, term, trunc, info))
+        obs = obs2
+        if term["__all__"] or trunc["__all__"]:
+            break
+    return steps
+
+
+# ----- our games --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "factory",
+    [
+        iterated_prisoners_dilemma,
+        climbing_game,
+        lambda: penalty_game(k=-50.0),
+        two_step_game,
+        lambda: climbing_game(rounds=5),
+    ],
+)
+def test_games_pass_pettingzoo_parallel_api_test(factory):
+    parallel_api_test(factory(), num_cycles=100)
+
+
+def test_prisoners_dilemma_payoffs_and_observation():
+    env = iterated_prisoners_dilemma(rounds=2)
+    obs, _ = env.reset(seed=0)
+    assert not obs["player_0"][:4].any()  # no last joint action yet
+    C, D = 0, 1
+    for (a0, a1), expect in {(C, C): (3, 3), (C, D): (0, 5), (D, C): (5, 0), (D, D): (1, 1)}.items():
+        env.reset()
+        obs, rew, *_ = env.step({"player_0": a0, "player_1": a1})
+        assert (rew["player_0"], rew["player_1"]) == expect
+        # Observation = last joint action, one-hot per player.
+        assert obs["player_0"][a0] == 1 and obs["player_0"][2 + a1] == 1
+        assert obs["player_0"][:4].sum() == 2
+
+
+def test_penalty_game_parameter_and_climbing_optimum():
+    env = penalty_game(k=-25.0)
+    env.reset()
+    _, rew, *_ = env.step({"player_0": 0, "player_1": 2})
+    assert rew["player_0"] == -25.0 == rew["player_1"]
+    env.reset()
+    _, rew, *_ = env.step({"player_0": 2, "player_1": 2})
+    assert rew["player_0"] == 10.0
+    with pytest.raises(ValueError):
+        penalty_game(k=5.0)
+    env = climbing_game()
+    best = max(
+        env.payoffs[i, j] for i in range(3) for j in range(3)
+    )
+    assert best == env.payoffs[0, 0] == 11.0
+
+
+def test_two_step_game_returns():
+    def play(a0_first, a0, a1):
+        env = two_step_game()
+        env.reset()
+        _, r1, t1, *_ = env.step({"agent_0": a0_first, "agent_1": 0})
+        assert r1["agent_0"] == 0 and not t1["agent_0"]
+        _, r2, t2, *_ = env.step({"agent_0": a0, "agent_1": a1})
+        assert t2["agent_0"]
+        return r2["agent_0"]
+
+    assert play(0, 0, 0) == play(0, 1, 1) == 7.0
+    assert play(1, 1, 1) == 8.0
+    assert play(1, 0, 0) == 0.0 and play(1, 0, 1) == 1.0
+
+
+# ----- the adapter ------------------------------------------------------------------
+
+
+def test_spaces_from_possible_agents_and_sorted_order():
+    env = make_env({"name": "fixture_envs:mixed_done", "agent_id": True})
+    assert env.possible_agents == ["a", "b", "c"]
+    assert set(env.observation_spaces) == {"a", "b", "c"}
+    # One-hot ids follow the sorted order.
+    obs, _ = env.reset(seed=0)
+    for i, a in enumerate(["a", "b", "c"]):
+        assert obs[a][AGENT_ID].argmax() == i
+
+
+def test_agent_order_independent_of_hash_seed():
+    code = (
+        "from rllib_marl.envs import make_env;"
+        "e = make_env({'name': 'mpe2.simple_spread_v3', 'global_state': 'concat', 'agent_id': True});"
+        "o, _ = e.reset(seed=3);"
+        "print(e.possible_agents, o['agent_1']['state'][:20].round(4).tolist(),"
+        " o['agent_1']['agent_id'].tolist())"
+    )
+    outs = set()
+    for seed in ("1", "2", "3"):
+        env = dict(os.environ, PYTHONHASHSEED=seed)
+        outs.add(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                                text=True, check=True).stdout)
+    assert len(outs) == 1
+
+
+def test_constructor_does_not_reset():
+    env = make_env(SPREAD)
+    assert env.agents == []  # no unseeded reset in the constructor
+
+
+def test_all_done_when_agents_terminate_and_truncate_together():
+    env = make_env({"name": "fixture_envs:mixed_done", "kwargs": {"steps": 3}})
+    steps = rollout(env, policy=lambda a, o: 1)
+    assert len(steps) == 3
+    _, _, term, trunc, info = steps[-1]
+    assert term["a"] and trunc["b"] and not term["b"]
+    assert trunc["__all__"] and not term["__all__"]
+    # Agent c terminated at step 1; it is not part of later steps.
+    _, _, term1, _, info1 = steps[0]
+    assert term1["c"] and not term1["__all__"] and not steps[0][3]["__all__"]
+    assert "c" not in steps[1][0]
+    # Each done agent reports its env return.
+    assert info1["c"][ENV_RETURN_INFO] == 1.0
+    assert info["a"][ENV_RETURN_INFO] == 3.0
+
+
+def test_action_mask_from_info_and_from_dict_observation():
+    env = make_env({"name": "fixture_envs:mixed_done", "action_mask_from_info": True})
+    obs, _ = env.reset(seed=0)
+    np.testing.assert_array_equal(obs["b"][ACTION_MASK], [0, 1, 1])
+    np.testing.assert_array_equal(obs["a"][ACTION_MASK], [1, 1, 1])  # no mask given: all
+    env = make_env({"name": "pettingzoo.classic.tictactoe_v3"})
+    assert env.api == "aec"
+    obs, _ = env.reset(seed=0)
+    (a,) = obs
+    assert obs[a][ACTION_MASK].shape == (9,) and obs[a][ACTION_MASK].all()
+    obs, *_ = env.step({a: 4})
+    (b,) = obs
+    assert b != a and obs[b][ACTION_MASK][4] == 0 and obs[b][ACTION_MASK].sum() == 8
+
+
+def test_aec_turn_based_rewards_counted_once():
+    env = make_env({"name": "pettingzoo.classic.tictactoe_v3"})
+    obs, _ = env.reset(seed=0)
+    total = {}
+    done = False
+    # Player moves in cells 0,1,2 (wins) while the other plays 3,4.
+    moves = iter([0, 3, 1, 4, 2])
+    while not done:
+        (a,) = [k for k in obs if not obs[k][ACTION_MASK].sum() == 0][:1] or list(obs)
+        obs, rew, term, trunc, info = env.step({a: next(moves)})
+        for k, v in rew.items():
+            total[k] = total.get(k, 0.0) + v
+        done = term["__all__"] or trunc["__all__"]
+    assert sorted(total.values()) == [-1.0, 1.0]
+    assert term["__all__"]
+
+
+def test_global_state_env_and_concat_and_actor_obs():
+    env = make_env({**SPREAD, "global_state": "env"})
+    obs, _ = env.reset(seed=0)
+    raw_state = env.env.state()
+    np.testing.assert_allclose(obs["agent_0"][STATE], raw_state.reshape(-1))
+    env = make_env({**SPREAD, "global_state": "concat"})
+    obs, _ = env.reset(seed=0)
+    concat = np.concatenate([obs[a][OBS] for a in sorted(obs)])
+    np.testing.assert_allclose(obs["agent_2"][STATE], concat)
+    env = make_env({**SPREAD, "global_state": "none"})
+    obs, _ = env.reset(seed=0)
+    assert STATE not in obs["agent_0"]
+    with pytest.raises(EnvError, match="global_state"):
+        make_env({"name": "fixture_envs:mixed_done", "global_state": "env"})
+
+
+def test_concat_state_zero_fills_dead_agents():
+    env = make_env({"name": "fixture_envs:mixed_done", "global_state": "concat"})
+    env.reset(seed=0)
+    obs, *_ = env.step({"a": 0, "b": 1, "c": 2})
+    # c terminated in step 1 and is absent from later states.
+    obs, *_ = env.step({"a": 0, "b": 1})
+    s = obs["a"][STATE]
+    assert s.shape == (6,) and not s[4:].any() and s[:4].any()
+
+
+@pytest.mark.parametrize(
+    "reward,expected",
+    [
+        ({"mode": "individual"}, {"a": 0.0, "b": 1.0, "c": 2.0}),
+        ({"mode": "team", "team_aggregate": "sum"}, {"a": 3.0, "b": 3.0, "c": 3.0}),
+        ({"mode": "team", "team_aggregate": "mean"}, {"a": 1.0, "b": 1.0, "c": 1.0}),
+        ({"mode": "mix", "team_weight": 0.25, "team_aggregate": "mean"},
+         {"a": 0.25, "b": 1.0, "c": 1.75}),
+    ],
+)
+def test_reward_modes(reward, expected):
+    env = make_env({"name": "fixture_envs:mixed_done", "reward": reward})
+    env.reset(seed=0)
+    _, rew, _, _, info = env.step({"a": 0, "b": 1, "c": 2})
+    assert rew == pytest.approx(expected)
+    # Reported env returns stay in the env's own rewards.
+    assert info["c"][ENV_RETURN_INFO] == 2.0
+
+
+def test_seeded_resets_are_reproducible():
+    def obs_seq(seed):
+        env = make_env(SPREAD)
+        rng = np.random.default_rng(0)
+        steps = rollout(env, seed=seed, policy=lambda a, o: int(rng.integers(5)))
+        return np.stack([s[0]["agent_0"][OBS] for s in steps])
+
+    np.testing.assert_array_equal(obs_seq(7), obs_seq(7))
+    assert not np.array_equal(obs_seq(7), obs_seq(8))
+
+
+def test_render_rgb_array():
+    env = make_env(SPREAD, render_mode="rgb_array")
+    env.reset(seed=0)
+    frame = env.render()
+    assert isinstance(frame, np.ndarray) and frame.ndim == 3 and frame.shape[2] == 3
+    env.close()
+
+
+def test_supersuit_wrappers_from_config():
+    cfg = {
+        "name": "mpe2.simple_adversary_v3",
+        "wrappers": [{"name": "pad_observations_v0"}, {"name": "pad_action_space_v0"},
+                     {"name": "agent_indicator_v0", "kwargs": {"type_only": False}}],
+    }
+    env = make_env(cfg)
+    shapes = {env.observation_spaces[a][OBS].shape for a in env.possible_agents}
+    assert len(shapes) == 1  # padded to one shape
+    env = make_env({**SPREAD, "wrappers": [{"name": "frame_stack_v1", "kwargs": {"stack_size": 3}}]})
+    assert env.observation_spaces["agent_0"][OBS].shape == (54,)
+    env = make_env({**SPREAD, "wrappers": [{"name": "black_death_v3"}]})
+    env.reset(seed=0)
+    with pytest.raises(EnvError, match="unknown SuperSuit wrapper"):
+        make_env({**SPREAD, "wrappers": [{"name": "no_such_wrapper_v9"}]})
+
+
+def test_registry_errors_name_the_problem():
+    with pytest.raises(EnvError, match="cannot import 'nosuch.env_v1'"):
+        make_env({"name": "nosuch.env_v1"})
+    with pytest.raises(EnvError, match="bogus"):
+        make_env({**SPREAD, "kwargs": {"bogus": 1}})
+    with pytest.raises(EnvError, match="Parallel game"):
+        make_env({"name": "ipd", "api": "aec"})
+
+
+def test_parallel_and_aec_builds_of_one_env():
+    par = make_env({"name": "pettingzoo.classic.rps_v2", "api": "parallel"})
+    aec = make_env({"name": "pettingzoo.classic.rps_v2", "api": "aec"})
+    assert par.api == "parallel" and aec.api == "aec"
+    assert par.possible_agents == aec.possible_agents
+
+
+def test_butterfly_env_builds():
+    env = make_env({"name": "pettingzoo.butterfly.cooperative_pong_v6",
+                    "wrappers": [{"name": "color_reduction_v0"}, {"name": "resize_v1", "kwargs": {"x_size": 16, "y_size": 16}}]})
+    obs, _ = env.reset(seed=0)
+    assert obs[env.possible_agents[0]][OBS].shape == (16, 16)
