@@ -106,7 +106,11 @@ def format_table(headers: List[str], rows: Iterable[List[Any]]) -> str:
 
 def _cell(c) -> str:
     if isinstance(c, float):
-        return "nan" if math.isnan(c) else f"{c:,.2f}"
+        if math.isnan(c):
+            return "nan"
+        if c != 0 and abs(c) < 0.01:
+            return f"{c:.3g}"
+        return f"{c:,.2f}"
     if isinstance(c, int):
         return f"{c:,}"
     return str(c)

@@ -1,0 +1,176 @@
+"""Ray Tune search from a config's ``tune:`` block (``python -m rllib_marl.train --tune``).
+
+The algorithm config built for a single run becomes Tune's ``param_space``;
+each ``search_space`` key is placed where RLlib reads it (``training.lr`` →
+``lr``, ``env.reward.team_weight`` → ``env_config.reward.team_weight``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any, Dict
+
+from rllib_marl.config import ExperimentConfig, StopConfig, dump_experiment
+from rllib_marl.report import format_table
+
+
+def domain(spec: Dict[str, Any]):
+    from ray import tune
+
+    (kind, vals), = spec.items()
+    if kind == "grid":
+        return tune.grid_search(list(vals))
+    if kind == "choice":
+        return tune.choice(list(vals))
+    lo, hi = (float(v) for v in vals)
+    return tune.uniform(lo, hi) if kind == "uniform" else tune.loguniform(lo, hi)
+
+
+def _place(param_space: Dict[str, Any], key: str, value) -> None:
+    head, rest = key.split(".", 1)
+    if head == "training":
+        name = rest
+        if name.endswith("_") and name not in param_space and name[:-1] in param_space:
+            name = name[:-1]  # lambda_ -> lambda in AlgorithmConfig.to_dict()
+        if name not in param_space:
+            raise KeyError(f"tune: {key} is not a setting of the algorithm config")
+        param_space[name] = value
+        return
+    # env.reward.x / env.kwargs.x -> env_config
+    d = param_space["env_config"]
+    parts = rest.split(".")
+    for p in parts[:-1]:
+        d = d.setdefault(p, {})
+    d[parts[-1]] = value
+
+
+def _tune_name(param_space: Dict[str, Any], key: str) -> str:
+    """Tune's flattened name of a placed search-space key (for reporters)."""
+    head, rest = key.split(".", 1)
+    if head == "training":
+        return rest if rest in param_space else rest.rstrip("_")
+    return "env_config/" + rest.replace(".", "/")
+
+
+def tune_stop(stop: StopConfig) -> Dict[str, Any]:
+    out: Dict[str, Any] = {}
+    if stop.env_steps is not None:
+        out["env_steps"] = stop.env_steps
+    if stop.iterations is not None:
+        out["training_iteration"] = stop.iterations
+    if stop.time_s is not None:
+        out["time_total_s"] = stop.time_s
+    if stop.team_return is not None:
+        out["team_return_mean"] = stop.team_return
+    return out
+
+
+def build_tuner(exp: ExperimentConfig, scale, out: Path):
+    from ray import tune
+
+    from rllib_marl.build import build_algo_config
+
+    tc = exp.tune
+    config, _ = build_algo_config(exp, scale)
+    algo_cls = config.algo_class
+    param_space = config.to_dict()
+    param_names = {}
+    for key, spec in tc.search_space.items():
+        _place(param_space, key, domain(spec))
+        param_names[key] = _tune_name(param_space, key)
+
+    scheduler = None
+    if tc.scheduler is not None:
+        s = tc.scheduler
+        if s.type == "asha":
+            scheduler = tune.schedulers.ASHAScheduler(
+                time_attr=s.time_attr, max_t=s.max_t, grace_period=s.grace_period,
+                reduction_factor=s.reduction_factor,
+            )
+        else:
+            mutations: Dict[str, Any] = {}
+            for key, spec in s.hyperparam_mutations.items():
+                probe: Dict[str, Any] = {"env_config": {}}
+                probe.update({k: None for k in param_space})
+                _place(probe, key, domain(spec))
+                name = next(k for k in probe if k != "env_config" and probe[k] is not None) \
+                    if key.startswith("training.") else "env_config"
+                mutations[name] = probe[name]
+            scheduler = tune.schedulers.PopulationBasedTraining(
+                time_attr=s.time_attr, perturbation_interval=s.perturbation_interval,
+                hyperparam_mutations=mutations,
+            )
+
+    interval = exp.checkpoint.interval
+    if tc.scheduler is not None and tc.scheduler.type == "pbt":
+        interval = tc.scheduler.perturbation_interval
+    run_config = tune.RunConfig(
+        name="tune",
+        storage_path=str(out.resolve()),
+        stop=tune_stop(tc.stop or exp.stop),
+        checkpoint_config=tune.CheckpointConfig(
+            checkpoint_frequency=interval, checkpoint_at_end=True, num_to_keep=exp.checkpoint.keep,
+        ),
+        failure_config=tune.FailureConfig(max_failures=1),
+        progress_reporter=tune.CLIReporter(
+            metric_columns=["training_iteration", "env_steps", tc.metric],
+            parameter_columns=list(param_names.values()),
+            max_report_frequency=30,
+        ),
+        verbose=1,
+    )
+    tune_config = tune.TuneConfig(
+        metric=tc.metric, mode=tc.mode, num_samples=tc.num_samples, scheduler=scheduler,
+        max_concurrent_trials=tc.max_concurrent_trials,
+    )
+    return tune.Tuner(algo_cls, param_space=param_space, tune_config=tune_config,
+                      run_config=run_config)
+
+
+def run_tune(plan, num_cpus=None) -> int:
+    from rllib_marl.train import RUN_CONFIG, init_ray
+
+    exp, out = plan.exp, plan.out
+    out.mkdir(parents=True, exist_ok=True)
+    dump_experiment(exp, out / RUN_CONFIG)
+    # Tune's newer console output ignores the progress reporter (the column
+    # choice below); keep the classic one unless the user chose otherwise.
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    init_ray(num_cpus)
+    tuner = build_tuner(exp, plan.scale, out)
+    grid = tuner.fit()
+    tc = exp.tune
+    keys = list(tc.search_space)
+    rows = []
+    for r in grid:
+        res = r.metrics or {}
+        cfg = r.config or {}
+        vals = []
+        for k in keys:
+            head, rest = k.split(".", 1)
+            if head == "training":
+                v = cfg.get(rest, cfg.get(rest.rstrip("_")))
+            else:
+                v = cfg.get("env_config", {})
+                for p in rest.split("."):
+                    v = v.get(p) if isinstance(v, dict) else None
+            vals.append(v)
+        status = "error" if r.error else "done"
+        trial = "_".join(r.path.rsplit("/", 1)[-1].split("_")[:4])
+        rows.append([trial, *vals,
+                     float(res.get(tc.metric, math.nan)), int(res.get("env_steps", 0)),
+                     int(res.get("training_iteration", 0)), status])
+    print()
+    print(format_table(["trial", *keys, tc.metric, "env_steps", "iters", "status"], rows))
+    try:
+        best = grid.get_best_result(metric=tc.metric, mode=tc.mode)
+    except RuntimeError as e:
+        print(f"no best trial: {e}")
+        return 1
+    ck = best.checkpoint.path if best.checkpoint else None
+    print(f"\nbest trial: {best.path}\nbest {tc.metric}: {best.metrics.get(tc.metric)}"
+          f"\nbest checkpoint: {ck}")
+    (out / "best_checkpoint.txt").write_text(str(ck))
+    return 0 if not any(r.error for r in grid) else 1
