@@ -1,0 +1,220 @@
+"""Learning benchmark: MAPPO, IPPO and stock RLlib PPO on mpe2 simple_spread_v3 (N=3).
+
+Each (algorithm, seed) is one process; its learning curve goes to
+``OUT/<algo>_seed<k>.csv`` (env steps, wall seconds, team and per-agent return).
+``--report`` then aggregates all CSVs in OUT into a markdown table and a PNG.
+
+* ``mappo`` / ``ippo``: ``python -m rllib_marl.train`` on the tuned examples.
+* ``stock``: RLlib's own PPO with one shared policy, RLlib's PettingZoo wrapper
+  (``ParallelPettingZooEnv``) and env runner, lr 3e-4, 10 epochs, minibatch 500,
+  4000-step batches (RLlib's default PPO model otherwise).
+
+Team return = sum over the 3 agents of their env rewards per 25-step episode
+(mean over the last 100 episodes, RLlib's smoothing window), mpe2 simple_spread_v3
+with N=3, local_ratio 0.5, discrete actions.
+
+Usage:
+    python benchmarks/learning.py --algos mappo,ippo,stock --seeds 0,1,2 --jobs 2
+    python benchmarks/learning.py --report        # table + PNG from OUT
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_OUT = ROOT / "benchmarks" / "out" / "learning"
+CONFIGS = {
+    "mappo": ROOT / "tuned_examples" / "mappo" / "simple_spread.yaml",
+    "ippo": ROOT / "tuned_examples" / "ippo" / "simple_spread.yaml",
+}
+CHECKPOINTS = (100_000, 200_000, 300_000)
+STOCK_TARGET = -55.3  # stock RLlib PPO at 300k steps, mean of 3 seeds (issue #3)
+RANDOM_PLAY = -79.1
+
+
+def run_ours(algo: str, seed: int, env_steps: int, out: Path) -> None:
+    run_dir = out / "runs" / f"{algo}_seed{seed}"
+    cmd = [sys.executable, "-m", "rllib_marl.train", "--config", str(CONFIGS[algo]),
+           "--seed", str(seed), "--set", f"stop.env_steps={env_steps}",
+           "--set", "checkpoint.interval=0", "--output", str(run_dir), "--quiet",
+           "--num-cpus", "1"]
+    subprocess.run(cmd, check=True, cwd=ROOT)
+    with (run_dir / "progress.csv").open() as f, (out / f"{algo}_seed{seed}.csv").open("w") as g:
+        rows = list(csv.DictReader(f))
+        w = csv.writer(g)
+        agents = sorted(k for k in rows[0] if k.startswith("return/"))
+        w.writerow(["env_steps", "wall_s", "team_return", *agents])
+        for r in rows:
+            w.writerow([r["env_steps"], r["wall_s"], r["team_return"], *(r[a] for a in agents)])
+
+
+def run_stock(seed: int, env_steps: int, out: Path) -> None:
+    import ray
+    from mpe2 import simple_spread_v3
+    from ray.rllib.algorithms.ppo import PPOConfig
+    from ray.rllib.env.wrappers.pettingzoo_env import ParallelPettingZooEnv
+    from ray.tune.registry import register_env
+
+    register_env(
+        "stock_spread",
+        lambda cfg: ParallelPettingZooEnv(simple_spread_v3.parallel_env(N=3, max_cycles=25)),
+    )
+    ray.init(num_cpus=1, include_dashboard=False, logging_level="ERROR")
+    config = (
+        PPOConfig()
+        .environment("stock_spread")
+        .framework("torch")
+        .env_runners(num_env_runners=0)
+        .multi_agent(policies={"shared"}, policy_mapping_fn=lambda aid, *a, **k: "shared")
+        .training(lr=3e-4, num_epochs=10, minibatch_size=500, train_batch_size=4000)
+        .debugging(seed=seed)
+    )
+    algo = config.build_algo()
+    t0 = time.time()
+    with (out / f"stock_seed{seed}.csv").open("w") as g:
+        w = csv.writer(g)
+        agents = [f"return/agent_{i}" for i in range(3)]
+        w.writerow(["env_steps", "wall_s", "team_return", *agents])
+        steps = 0
+        while steps < env_steps:
+            r = algo.train()
+            er = r["env_runners"]
+            steps = int(er["num_env_steps_sampled_lifetime"])
+            per = er.get("agent_episode_returns_mean", {})
+            w.writerow([steps, round(time.time() - t0, 2), er.get("episode_return_mean", math.nan),
+                        *(per.get(a[7:], math.nan) for a in agents)])
+            g.flush()
+    algo.stop()
+    ray.shutdown()
+
+
+def _load(path: Path):
+    with path.open() as f:
+        return [{k: float(v) for k, v in r.items()} for r in csv.DictReader(f)]
+
+
+def _at(rows, steps):
+    """The row at the first logged point with env_steps >= steps."""
+    for r in rows:
+        if r["env_steps"] >= steps:
+            return r
+    return None
+
+
+def _fmt(vals):
+    vals = [v for v in vals if v is not None and not math.isnan(v)]
+    if not vals:
+        return "n/a"
+    if len(vals) == 1:
+        return f"{vals[0]:.1f}"
+    return f"{statistics.mean(vals):.1f} ± {statistics.stdev(vals):.1f}"
+
+
+def report(out: Path, docs: Path) -> str:
+    runs = {}
+    for p in sorted(out.glob("*_seed*.csv")):
+        algo, seed = p.stem.rsplit("_seed", 1)
+        runs.setdefault(algo, {})[int(seed)] = _load(p)
+    lines = [
+        "| algorithm | seeds | " + " | ".join(f"team return @ {c // 1000}k" for c in CHECKPOINTS)
+        + " | per-agent return @ 300k | wall s to 300k | wall s to reach −55 |",
+        "|---|---|" + "---|" * len(CHECKPOINTS) + "---|---|---|",
+    ]
+    for algo in sorted(runs):
+        seeds = runs[algo]
+        cells = []
+        for c in CHECKPOINTS:
+            cells.append(_fmt([(_at(r, c) or {}).get("team_return") for r in seeds.values()]))
+        end = [_at(r, CHECKPOINTS[-1]) for r in seeds.values()]
+        agents = sorted({k for r in seeds.values() for k in r[0] if k.startswith("return/")})
+        per = ", ".join(f"{a[7:]} {_fmt([(e or {}).get(a) for e in end])}" for a in agents)
+        wall = _fmt([(e or {}).get("wall_s") for e in end])
+        reach = []
+        for r in seeds.values():
+            hit = next((x["wall_s"] for x in r if x["team_return"] >= -55.0), None)
+            reach.append(hit)
+        reach_s = _fmt(reach) + (f" ({sum(h is None for h in reach)} never)" if None in reach else "")
+        seed_list = ",".join(map(str, sorted(seeds)))
+        lines.append(f"| {algo} | {seed_list} | " + " | ".join(cells) + f" | {per} | {wall} | {reach_s} |")
+    table = "\n".join(lines)
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for algo, seeds in sorted(runs.items()):
+        for ax, xkey in zip(axes, ("env_steps", "wall_s")):
+            for i, (seed, rows) in enumerate(sorted(seeds.items())):
+                ax.plot([r[xkey] for r in rows], [r["team_return"] for r in rows],
+                        color=f"C{sorted(runs).index(algo)}", alpha=0.8, lw=1.2,
+                        label=algo if i == 0 else None)
+    for ax, xl in zip(axes, ("env steps", "wall time (s, 2-core machine)")):
+        ax.axhline(STOCK_TARGET, color="k", ls="--", lw=0.8, label="stock PPO @300k (issue)")
+        ax.axhline(RANDOM_PLAY, color="grey", ls=":", lw=0.8, label="random play")
+        ax.set_xlabel(xl)
+        ax.set_ylabel("team return (sum over 3 agents)")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle("mpe2 simple_spread_v3, N=3, 25-step episodes: one line per seed")
+    fig.tight_layout()
+    docs.mkdir(parents=True, exist_ok=True)
+    fig.savefig(docs / "learning_simple_spread.png", dpi=100)
+    plt.close(fig)
+    return table
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--algos", default="mappo,ippo,stock")
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--env-steps", type=int, default=300_000)
+    p.add_argument("--jobs", type=int, default=1, help="runs in parallel (1 CPU each)")
+    p.add_argument("--out", default=str(DEFAULT_OUT))
+    p.add_argument("--docs", default=str(ROOT / "docs"))
+    p.add_argument("--report", action="store_true", help="only aggregate existing CSVs")
+    p.add_argument("--single", nargs=2, metavar=("ALGO", "SEED"), help=argparse.SUPPRESS)
+    args = p.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.single:
+        algo, seed = args.single[0], int(args.single[1])
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+        if algo == "stock":
+            run_stock(seed, args.env_steps, out)
+        else:
+            run_ours(algo, seed, args.env_steps, out)
+        return 0
+    if not args.report:
+        jobs = [(a, s) for s in args.seeds.split(",") for a in args.algos.split(",")]
+        running = []
+        env = dict(os.environ, OMP_NUM_THREADS="1")
+        while jobs or running:
+            while jobs and len(running) < args.jobs:
+                a, s = jobs.pop(0)
+                print(f"start {a} seed {s}", flush=True)
+                running.append(((a, s), subprocess.Popen(
+                    [sys.executable, __file__, "--single", a, s, "--env-steps",
+                     str(args.env_steps), "--out", str(out)], env=env)))
+            time.sleep(5)
+            for item in list(running):
+                (a, s), proc = item
+                if proc.poll() is not None:
+                    print(f"done {a} seed {s}: exit {proc.returncode}", flush=True)
+                    running.remove(item)
+    print(report(out, Path(args.docs)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
