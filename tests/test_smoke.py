@@ -44,21 +44,22 @@ SPREAD = {"name": "mpe2.simple_spread_v3", "kwargs": {"N": 2, "max_cycles": 10}}
 TINY = {"train_batch_size": 200, "minibatch_size": 100, "num_epochs": 1}
 
 
-@pytest.mark.parametrize("variant", [
-    {"algorithm": "ippo", "model": {"use_gru": True, "gru_hidden": 16, "max_seq_len": 5},
-     "multi_agent": {"sharing": "per_agent"}},
-    {"algorithm": "mappo", "env": {**SPREAD, "kwargs": {**SPREAD["kwargs"], "continuous_actions": True}}},
-    {"algorithm": "mappo", "env": {"name": "mpe2.simple_adversary_v3", "kwargs": {"max_cycles": 10}},
-     "multi_agent": {"sharing": "per_group"}, "model": {"critic_input": "state+obs"}},
-    {"algorithm": "mappo", "env": {"name": "pettingzoo.classic.tictactoe_v3"}},
-    {"algorithm": "ippo", "env": {"name": "two_step", "reward": {"mode": "mix", "team_weight": 0.5}}},
-], ids=["ippo-gru-per_agent-remote", "mappo-continuous", "mappo-per_group", "mappo-aec-masks",
-        "ippo-reward-mix"])
-def test_options_run(ray_local, tmp_path, variant):
+@pytest.mark.parametrize("variant,flags", [
+    ({"algorithm": "ippo", "model": {"use_gru": True, "gru_hidden": 16, "max_seq_len": 5},
+      "multi_agent": {"sharing": "per_agent"}}, ["--num-env-runners", "1"]),
+    ({"algorithm": "mappo"}, ["--num-learners", "2"]),
+    ({"algorithm": "mappo", "env": {**SPREAD, "kwargs": {**SPREAD["kwargs"], "continuous_actions": True}}},
+     ["--num-envs-per-env-runner", "2"]),
+    ({"algorithm": "mappo", "env": {"name": "mpe2.simple_adversary_v3", "kwargs": {"max_cycles": 10}},
+      "multi_agent": {"sharing": "per_group"}, "model": {"critic_input": "state+obs"}}, []),
+    ({"algorithm": "mappo", "env": {"name": "pettingzoo.classic.tictactoe_v3"}}, []),
+    ({"algorithm": "ippo", "env": {"name": "two_step", "reward": {"mode": "mix", "team_weight": 0.5}}},
+     []),
+], ids=["ippo-gru-per_agent-remote_runner", "mappo-ddp-2-learners", "mappo-continuous-vector_env",
+        "mappo-per_group", "mappo-aec-masks", "ippo-reward-mix"])
+def test_options_run(ray_local, tmp_path, variant, flags):
     data = {"env": SPREAD, "training": TINY, "stop": {"iterations": 1}, **variant}
-    # The recurrent variant samples on a remote env runner.
-    extra = ["--num-env-runners", "1"] if variant.get("model", {}).get("use_gru") else []
-    assert run_cli(tmp_path / "run", "--config", write_cfg(tmp_path, data), *extra) == 0
+    assert run_cli(tmp_path / "run", "--config", write_cfg(tmp_path, data), *flags) == 0
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["env_steps"] >= 200 and np.isfinite(summary["team_return"])
 
