@@ -164,6 +164,21 @@ def _save(algo, out: Path, tag: str, iteration: int, keep: int) -> Path:
     return path
 
 
+def env_version(name: str) -> str:
+    """``"mpe2 1.1.1"`` for an env import path; our games report rllib_marl's version."""
+    from importlib import metadata
+
+    import rllib_marl
+
+    pkg = name.split(":")[0].split(".")[0]
+    if "." not in name and ":" not in name:
+        return f"rllib_marl {rllib_marl.__version__}"
+    try:
+        return f"{pkg} {metadata.version(pkg)}"
+    except metadata.PackageNotFoundError:
+        return f"{pkg} (version unknown)"
+
+
 def run(plan: Plan, as_test: bool = False, quiet: bool = False, num_cpus: Optional[int] = None) -> int:
     """A single training run (the non-Tune path)."""
     from rllib_marl.build import build_algo_config
@@ -227,6 +242,7 @@ def run(plan: Plan, as_test: bool = False, quiet: bool = False, num_cpus: Option
         "algorithm": exp.algorithm,
         "env": exp.env.name,
         "env_kwargs": exp.env.kwargs,
+        "env_package": env_version(exp.env.name),
         "seed": exp.seed,
         "stop_reason": reason,
         "env_steps": int(result["env_steps"]),
@@ -240,7 +256,7 @@ def run(plan: Plan, as_test: bool = False, quiet: bool = False, num_cpus: Option
     }
     write_json(out / "summary.json", summary_data)
     print(f"\nstopped: {reason}")
-    print(summary(result, exp.env.name, wall))
+    print(summary(result, f"{exp.env.name} ({env_version(exp.env.name)})", wall))
     print(f"checkpoint: {final}\nlearning curve: {out / 'learning_curve.png'}\n"
           f"progress: {out / 'progress.csv'} | tensorboard --logdir {out / 'tb'}")
     if as_test:

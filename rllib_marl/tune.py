@@ -67,6 +67,16 @@ def tune_stop(stop: StopConfig) -> Dict[str, Any]:
     return out
 
 
+def build_param_space(exp: ExperimentConfig, config):
+    """(Tune param_space from an AlgorithmConfig, {search key: Tune's column name})."""
+    param_space = config.to_dict()
+    param_names = {}
+    for key, spec in exp.tune.search_space.items():
+        _place(param_space, key, domain(spec))
+        param_names[key] = _tune_name(param_space, key)
+    return param_space, param_names
+
+
 def build_tuner(exp: ExperimentConfig, scale, out: Path):
     from ray import tune
 
@@ -75,11 +85,7 @@ def build_tuner(exp: ExperimentConfig, scale, out: Path):
     tc = exp.tune
     config, _ = build_algo_config(exp, scale)
     algo_cls = config.algo_class
-    param_space = config.to_dict()
-    param_names = {}
-    for key, spec in tc.search_space.items():
-        _place(param_space, key, domain(spec))
-        param_names[key] = _tune_name(param_space, key)
+    param_space, param_names = build_param_space(exp, config)
 
     scheduler = None
     if tc.scheduler is not None:
