@@ -183,6 +183,8 @@ def main() -> int:
     p.add_argument("--out", default=str(DEFAULT_OUT))
     p.add_argument("--docs", default=str(ROOT / "docs"))
     p.add_argument("--report", action="store_true", help="only aggregate existing CSVs")
+    p.add_argument("--skip-existing", action="store_true",
+                   help="do not rerun (algo, seed) pairs whose CSV reached --env-steps")
     p.add_argument("--single", nargs=2, metavar=("ALGO", "SEED"), help=argparse.SUPPRESS)
     args = p.parse_args()
     out = Path(args.out)
@@ -197,6 +199,11 @@ def main() -> int:
         return 0
     if not args.report:
         jobs = [(a, s) for s in args.seeds.split(",") for a in args.algos.split(",")]
+        if args.skip_existing:
+            def complete(a, s):
+                p = out / f"{a}_seed{s}.csv"
+                return p.exists() and _at(_load(p), args.env_steps) is not None
+            jobs = [(a, s) for a, s in jobs if not complete(a, s)]
         running = []
         env = dict(os.environ, OMP_NUM_THREADS="1")
         while jobs or running:
