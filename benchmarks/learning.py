@@ -97,6 +97,22 @@ def run_stock(seed: int, env_steps: int, out: Path) -> None:
     ray.shutdown()
 
 
+def random_play(episodes: int = 1000) -> tuple:
+    """Team return of uniformly random actions: (mean, standard error)."""
+    from mpe2 import simple_spread_v3
+
+    env = simple_spread_v3.parallel_env(N=3, max_cycles=25)
+    rets = []
+    for ep in range(episodes):
+        env.reset(seed=ep)
+        total = 0.0
+        while env.agents:
+            _, r, *_ = env.step({a: env.action_space(a).sample() for a in env.agents})
+            total += sum(r.values())
+        rets.append(total)
+    return statistics.mean(rets), statistics.stdev(rets) / math.sqrt(len(rets))
+
+
 def _load(path: Path):
     with path.open() as f:
         return [{k: float(v) for k, v in r.items()} for r in csv.DictReader(f)]
@@ -108,6 +124,19 @@ def _at(rows, steps):
         if r["env_steps"] >= steps:
             return r
     return None
+
+
+SMOOTH = 20_000
+
+
+def _smoothed(rows, steps, key="team_return"):
+    """Mean of ``key`` over the logged points in (steps - 20k, steps]; None if the
+    run has not reached ``steps``. Each logged point is already a mean over the
+    last 100 episodes."""
+    if _at(rows, steps) is None:
+        return None
+    vals = [r[key] for r in rows if steps - SMOOTH < r["env_steps"] <= steps + 3999]
+    return statistics.mean(vals) if vals else None
 
 
 def _fmt(vals):
@@ -125,6 +154,9 @@ def report(out: Path, docs: Path) -> str:
         algo, seed = p.stem.rsplit("_seed", 1)
         runs.setdefault(algo, {})[int(seed)] = _load(p)
     lines = [
+        f"Team return at X: mean of the logged points in (X - {SMOOTH // 1000}k, X], each a "
+        "mean over the last 100 episodes; mean ± std over seeds.",
+        "",
         "| algorithm | seeds | " + " | ".join(f"team return @ {c // 1000}k" for c in CHECKPOINTS)
         + " | per-agent return @ 300k | wall s to 300k | wall s to reach −55 |",
         "|---|---|" + "---|" * len(CHECKPOINTS) + "---|---|---|",
@@ -133,18 +165,25 @@ def report(out: Path, docs: Path) -> str:
         seeds = runs[algo]
         cells = []
         for c in CHECKPOINTS:
-            cells.append(_fmt([(_at(r, c) or {}).get("team_return") for r in seeds.values()]))
+            cells.append(_fmt([_smoothed(r, c) for r in seeds.values()]))
         end = [_at(r, CHECKPOINTS[-1]) for r in seeds.values()]
         agents = sorted({k for r in seeds.values() for k in r[0] if k.startswith("return/")})
-        per = ", ".join(f"{a[7:]} {_fmt([(e or {}).get(a) for e in end])}" for a in agents)
+        per = ", ".join(
+            f"{a[7:]} {_fmt([_smoothed(r, CHECKPOINTS[-1], a) for r in seeds.values()])}"
+            for a in agents
+        )
         wall = _fmt([(e or {}).get("wall_s") for e in end])
         reach = []
         for r in seeds.values():
             hit = next((x["wall_s"] for x in r if x["team_return"] >= -55.0), None)
             reach.append(hit)
         reach_s = _fmt(reach) + (f" ({sum(h is None for h in reach)} never)" if None in reach else "")
-        seed_list = ",".join(map(str, sorted(seeds)))
+        done = [k for k, r in sorted(seeds.items()) if _at(r, CHECKPOINTS[-1]) is not None]
+        seed_list = ",".join(map(str, done)) + (
+            f" (+{len(seeds) - len(done)} unfinished)" if len(done) < len(seeds) else "")
         lines.append(f"| {algo} | {seed_list} | " + " | ".join(cells) + f" | {per} | {wall} | {reach_s} |")
+    rmean, rse = random_play()
+    lines.append(f"| random play | 1000 episodes | | | {rmean:.1f} ± {rse:.1f} (s.e.) | | | |")
     table = "\n".join(lines)
 
     import matplotlib
