@@ -274,8 +274,12 @@ def _check_numbers(exp: ExperimentConfig) -> None:
     for name in ("train_batch_size", "minibatch_size", "num_epochs"):
         if hasattr(tr, name) and getattr(tr, name) < 1:
             raise ConfigError(f"training.{name}", "must be >= 1")
-    if hasattr(tr, "minibatch_size") and tr.minibatch_size > tr.train_batch_size * 64:
-        raise ConfigError("training.minibatch_size", "is larger than any train batch")
+    if hasattr(tr, "minibatch_size") and tr.minibatch_size > tr.train_batch_size:
+        # RLlib's PPO refuses this too, but only after Ray has started.
+        raise ConfigError(
+            "training.minibatch_size",
+            f"{tr.minibatch_size} is larger than training.train_batch_size ({tr.train_batch_size})",
+        )
     if hasattr(tr, "lr") and tr.lr <= 0:
         raise ConfigError("training.lr", "must be > 0")
     if not exp.model.hidden or any(h < 1 for h in exp.model.hidden):

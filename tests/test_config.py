@@ -51,6 +51,8 @@ def test_tuned_examples_validate(path):
         (lambda d: d.update(multi_agent={"sharing": "some"}), "multi_agent.sharing",
          "allowed: shared, per_agent, per_group"),
         (lambda d: d.update(stop={}), "stop", "at least one"),
+        (lambda d: d.update(training={"minibatch_size": 5000}), "training.minibatch_size",
+         "larger than training.train_batch_size"),
         (lambda d: d["env"].update(global_state="none"), "env.global_state",
          "centralized critic"),
         (lambda d: d.update(env={"name": "fixture_envs:multibinary"}), "algorithm",
