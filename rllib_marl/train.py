@@ -237,12 +237,13 @@ def run(plan: Plan, as_test: bool = False, quiet: bool = False, num_cpus: Option
     plot_curve(log.rows, out / "learning_curve.png",
                f"{exp.algorithm} on {exp.env.name} (seed {exp.seed})", conv)
     team = float(result.get("team_return_mean", float("nan")))
+    env_pkg = env_version(exp.env.name)
     expected = exp.expected.team_return
     summary_data = {
         "algorithm": exp.algorithm,
         "env": exp.env.name,
         "env_kwargs": exp.env.kwargs,
-        "env_package": env_version(exp.env.name),
+        "env_package": env_pkg,
         "seed": exp.seed,
         "stop_reason": reason,
         "env_steps": int(result["env_steps"]),
@@ -256,7 +257,7 @@ def run(plan: Plan, as_test: bool = False, quiet: bool = False, num_cpus: Option
     }
     write_json(out / "summary.json", summary_data)
     print(f"\nstopped: {reason}")
-    print(summary(result, f"{exp.env.name} ({env_version(exp.env.name)})", wall))
+    print(summary(result, f"{exp.env.name} ({env_pkg})", wall))
     print(f"checkpoint: {final}\nlearning curve: {out / 'learning_curve.png'}\n"
           f"progress: {out / 'progress.csv'} | tensorboard --logdir {out / 'tb'}")
     if as_test:

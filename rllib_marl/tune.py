@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Tuple
 
 from rllib_marl.config import ExperimentConfig, StopConfig, dump_experiment
 from rllib_marl.report import format_table
@@ -28,30 +28,32 @@ def domain(spec: Dict[str, Any]):
     return tune.uniform(lo, hi) if kind == "uniform" else tune.loguniform(lo, hi)
 
 
-def _place(param_space: Dict[str, Any], key: str, value) -> None:
+def _location(param_space: Dict[str, Any], key: str) -> Tuple[str, ...]:
+    """Where a search-space key lives in RLlib's config dict.
+
+    ``training.lr`` -> ``("lr",)``, ``training.lambda_`` -> ``("lambda",)``
+    (``AlgorithmConfig.to_dict()`` drops the trailing underscore),
+    ``env.reward.team_weight`` -> ``("env_config", "reward", "team_weight")``.
+    """
     head, rest = key.split(".", 1)
-    if head == "training":
-        name = rest
-        if name.endswith("_") and name not in param_space and name[:-1] in param_space:
-            name = name[:-1]  # lambda_ -> lambda in AlgorithmConfig.to_dict()
-        if name not in param_space:
-            raise KeyError(f"tune: {key} is not a setting of the algorithm config")
-        param_space[name] = value
-        return
-    # env.reward.x / env.kwargs.x -> env_config
-    d = param_space["env_config"]
-    parts = rest.split(".")
-    for p in parts[:-1]:
+    if head != "training":
+        return ("env_config", *rest.split("."))
+    for name in (rest, rest[:-1] if rest.endswith("_") else None):
+        if name in param_space:
+            return (name,)
+    raise KeyError(f"tune: {key} is not a setting of the algorithm config")
+
+
+def _set(d: Dict[str, Any], path: Tuple[str, ...], value) -> None:
+    for p in path[:-1]:
         d = d.setdefault(p, {})
-    d[parts[-1]] = value
+    d[path[-1]] = value
 
 
-def _tune_name(param_space: Dict[str, Any], key: str) -> str:
-    """Tune's flattened name of a placed search-space key (for reporters)."""
-    head, rest = key.split(".", 1)
-    if head == "training":
-        return rest if rest in param_space else rest.rstrip("_")
-    return "env_config/" + rest.replace(".", "/")
+def _get(d: Dict[str, Any], path: Tuple[str, ...]):
+    for p in path:
+        d = d.get(p) if isinstance(d, dict) else None
+    return d
 
 
 def tune_stop(stop: StopConfig) -> Dict[str, Any]:
@@ -68,16 +70,17 @@ def tune_stop(stop: StopConfig) -> Dict[str, Any]:
 
 
 def build_param_space(exp: ExperimentConfig, config):
-    """(Tune param_space from an AlgorithmConfig, {search key: Tune's column name})."""
+    """(Tune param_space from an AlgorithmConfig, {search key: its path in it})."""
     param_space = config.to_dict()
-    param_names = {}
+    paths = {}
     for key, spec in exp.tune.search_space.items():
-        _place(param_space, key, domain(spec))
-        param_names[key] = _tune_name(param_space, key)
-    return param_space, param_names
+        paths[key] = _location(param_space, key)
+        _set(param_space, paths[key], domain(spec))
+    return param_space, paths
 
 
 def build_tuner(exp: ExperimentConfig, scale, out: Path):
+    """(Tuner, {search key: its path in each trial's config})."""
     from ray import tune
 
     from rllib_marl.build import build_algo_config
@@ -85,7 +88,7 @@ def build_tuner(exp: ExperimentConfig, scale, out: Path):
     tc = exp.tune
     config, _ = build_algo_config(exp, scale)
     algo_cls = config.algo_class
-    param_space, param_names = build_param_space(exp, config)
+    param_space, paths = build_param_space(exp, config)
 
     scheduler = None
     if tc.scheduler is not None:
@@ -98,12 +101,7 @@ def build_tuner(exp: ExperimentConfig, scale, out: Path):
         else:
             mutations: Dict[str, Any] = {}
             for key, spec in s.hyperparam_mutations.items():
-                probe: Dict[str, Any] = {"env_config": {}}
-                probe.update({k: None for k in param_space})
-                _place(probe, key, domain(spec))
-                name = next(k for k in probe if k != "env_config" and probe[k] is not None) \
-                    if key.startswith("training.") else "env_config"
-                mutations[name] = probe[name]
+                _set(mutations, _location(param_space, key), domain(spec))
             scheduler = tune.schedulers.PopulationBasedTraining(
                 time_attr=s.time_attr, perturbation_interval=s.perturbation_interval,
                 hyperparam_mutations=mutations,
@@ -122,7 +120,8 @@ def build_tuner(exp: ExperimentConfig, scale, out: Path):
         failure_config=tune.FailureConfig(max_failures=1),
         progress_reporter=tune.CLIReporter(
             metric_columns=["training_iteration", "env_steps", tc.metric],
-            parameter_columns=list(param_names.values()),
+            # Tune's flattened names of the searched keys.
+            parameter_columns=["/".join(p) for p in paths.values()],
             max_report_frequency=30,
         ),
         verbose=1,
@@ -131,8 +130,9 @@ def build_tuner(exp: ExperimentConfig, scale, out: Path):
         metric=tc.metric, mode=tc.mode, num_samples=tc.num_samples, scheduler=scheduler,
         max_concurrent_trials=tc.max_concurrent_trials,
     )
-    return tune.Tuner(algo_cls, param_space=param_space, tune_config=tune_config,
-                      run_config=run_config)
+    tuner = tune.Tuner(algo_cls, param_space=param_space, tune_config=tune_config,
+                       run_config=run_config)
+    return tuner, paths
 
 
 def run_tune(plan, num_cpus=None) -> int:
@@ -145,7 +145,7 @@ def run_tune(plan, num_cpus=None) -> int:
     # choice below); keep the classic one unless the user chose otherwise.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     init_ray(num_cpus)
-    tuner = build_tuner(exp, plan.scale, out)
+    tuner, paths = build_tuner(exp, plan.scale, out)
     grid = tuner.fit()
     tc = exp.tune
     keys = list(tc.search_space)
@@ -153,16 +153,7 @@ def run_tune(plan, num_cpus=None) -> int:
     for r in grid:
         res = r.metrics or {}
         cfg = r.config or {}
-        vals = []
-        for k in keys:
-            head, rest = k.split(".", 1)
-            if head == "training":
-                v = cfg.get(rest, cfg.get(rest.rstrip("_")))
-            else:
-                v = cfg.get("env_config", {})
-                for p in rest.split("."):
-                    v = v.get(p) if isinstance(v, dict) else None
-            vals.append(v)
+        vals = [_get(cfg, paths[k]) for k in keys]
         status = "error" if r.error else "done"
         trial = "_".join(r.path.rsplit("/", 1)[-1].split("_")[:4])
         rows.append([trial, *vals,

@@ -32,10 +32,11 @@ def test_search_space_placement_and_schedulers(tmp_path):
     }
     exp = parse_experiment({**BASE, "tune": tune_block})
     config, _ = build_algo_config(exp)
-    ps, names = build_param_space(exp, config)
+    ps, paths = build_param_space(exp, config)
     assert isinstance(ps["lr"], Domain) and isinstance(ps["lambda"], Domain)
     assert ps["env_config"]["reward"]["team_weight"] == {"grid_search": [0.0, 1.0]}
-    assert names["training.lambda_"] == "lambda"
+    assert paths["training.lambda_"] == ("lambda",)
+    assert paths["env.reward.team_weight"] == ("env_config", "reward", "team_weight")
     build_tuner(exp, ScaleConfig(), tmp_path)
     pbt = dict(tune_block, scheduler={"type": "pbt", "perturbation_interval": 2,
                                       "hyperparam_mutations": {"training.lr": {"choice": [1e-3, 1e-4]}}})
