@@ -9,6 +9,7 @@ from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
 from rllib_marl.config import ExperimentConfig, ScaleConfig, resolved_env_config, validate
+from rllib_marl.env_runner import FastMultiAgentEnvRunner
 from rllib_marl.envs.adapter import RLlibEnv
 from rllib_marl.metrics import MarlMetricsCallback
 
@@ -48,6 +49,8 @@ def build_algo_config(exp: ExperimentConfig, scale: ScaleConfig = ScaleConfig())
         rollout_fragment_length=exp.env_runners.rollout_fragment_length or "auto",
         batch_mode=exp.env_runners.batch_mode,
     )
+    if exp.env_runners.sampler == "fast":
+        config.env_runners(env_runner_cls=FastMultiAgentEnvRunner)
     config.learners(
         num_learners=scale.num_learners,
         num_gpus_per_learner=scale.num_gpus_per_learner,

@@ -40,7 +40,7 @@ from rllib_marl.envs.spec import EnvConfig
 from rllib_marl.schema import ConfigError, choices, parse, parse_value, set_path, to_plain
 
 SHARING = ("shared", "per_agent", "per_group")
-SAMPLERS = ("rllib",)
+SAMPLERS = ("fast", "rllib")
 
 
 @dataclass
@@ -84,12 +84,13 @@ class EnvRunnersConfig:
     """Sampling settings that do not depend on hardware.
 
     Attributes:
-        sampler: which env runner samples: ``rllib`` (RLlib's MultiAgentEnvRunner).
+        sampler: which env runner samples: ``fast`` (ours, batched; see
+            rllib_marl/env_runner.py) or ``rllib`` (RLlib's MultiAgentEnvRunner).
         rollout_fragment_length: steps per sub-env per sample call; 0 = auto.
         batch_mode: truncate_episodes or complete_episodes.
     """
 
-    sampler: str = choices(*SAMPLERS, default="rllib")
+    sampler: str = choices(*SAMPLERS, default="fast")
     rollout_fragment_length: int = 0
     batch_mode: str = choices("truncate_episodes", "complete_episodes",
                               default="truncate_episodes")

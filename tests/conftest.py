@@ -6,6 +6,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
+# Ray workers (remote env runners) import the test envs too.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [str(ROOT / "tests"), *filter(None, [os.environ.get("PYTHONPATH")])]
+)
 
 # Quiet, small Ray for tests; token authentication (Ray's default for local
 # clusters) stays on.

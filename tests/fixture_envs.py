@@ -1,6 +1,7 @@
 """Tiny PettingZoo envs that exercise adapter edge cases (importable by path)."""
 
 import functools
+import os
 
 import numpy as np
 from gymnasium import spaces
@@ -66,3 +67,87 @@ class MultiBinaryEnv(MixedDoneEnv):
 
 def multibinary(render_mode=None):
     return MultiBinaryEnv(render_mode=render_mode)
+
+
+class RandomDoneEnv(ParallelEnv):
+    """Seeded randomness everywhere: observations, rewards, which agents die when,
+    and per-step action masks (in infos). Episodes last at most ``max_steps``;
+    agents still alive then are truncated, the others terminated earlier.
+    """
+
+    metadata = {"name": "random_done_v0"}
+
+    def __init__(self, max_steps: int = 12, p_die: float = 0.08, render_mode=None):
+        self.possible_agents = ["x", "y", "z"]
+        self.agents = []
+        self.max_steps = max_steps
+        self.p_die = p_die
+        self.render_mode = render_mode
+        self.rng = np.random.default_rng()
+        self.t = 0
+
+    @functools.lru_cache(maxsize=None)
+    def observation_space(self, agent):
+        return spaces.Box(-10.0, 10.0, (3,), np.float32)
+
+    @functools.lru_cache(maxsize=None)
+    def action_space(self, agent):
+        return spaces.Discrete(4)
+
+    def _obs_infos(self):
+        obs = {a: self.rng.normal(size=3).astype(np.float32) for a in self.agents}
+        infos = {}
+        for a in self.agents:
+            mask = (self.rng.random(4) < 0.6).astype(np.int8)
+            mask[self.rng.integers(4)] = 1
+            infos[a] = {"action_mask": mask}
+        return obs, infos
+
+    def reset(self, seed=None, options=None):
+        if seed is not None:
+            self.rng = np.random.default_rng(seed)
+        self.t = 0
+        self.agents = list(self.possible_agents)
+        return self._obs_infos()
+
+    def step(self, actions):
+        self.t += 1
+        rewards = {a: float(actions[a]) + float(self.rng.normal()) for a in self.agents}
+        terms = {a: bool(self.rng.random() < self.p_die) for a in self.agents}
+        last = self.t >= self.max_steps
+        truncs = {a: last and not terms[a] for a in self.agents}
+        obs, infos = self._obs_infos()
+        self.agents = [a for a in self.agents if not (terms[a] or truncs[a])]
+        return obs, rewards, terms, truncs, infos
+
+
+def random_done(max_steps: int = 12, render_mode=None):
+    return RandomDoneEnv(max_steps, render_mode=render_mode)
+
+
+class FlakyEnv(RandomDoneEnv):
+    """Raises on the ``fail_at``-th step of its life.
+
+    With ``marker`` (a file path) it fails only once per test: the first env to
+    reach ``fail_at`` creates the file, later instances see it and run clean.
+    """
+
+    def __init__(self, fail_at: int = 30, marker: str = "", render_mode=None):
+        super().__init__(render_mode=render_mode)
+        self.fail_at = fail_at
+        self.marker = marker
+        self.steps = 0
+
+    def step(self, actions):
+        self.steps += 1
+        if self.steps == self.fail_at:
+            if not self.marker:
+                raise RuntimeError("flaky env: simulated crash")
+            if not os.path.exists(self.marker):
+                open(self.marker, "w").close()
+                raise RuntimeError("flaky env: simulated crash")
+        return super().step(actions)
+
+
+def flaky(fail_at: int = 30, marker: str = "", render_mode=None):
+    return FlakyEnv(fail_at, marker, render_mode=render_mode)
