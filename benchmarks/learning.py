@@ -32,11 +32,21 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "benchmarks" / "out" / "learning"
-CONFIGS = {
-    "mappo": ROOT / "tuned_examples" / "mappo" / "simple_spread.yaml",
-    "ippo": ROOT / "tuned_examples" / "ippo" / "simple_spread.yaml",
+MAPPO = ROOT / "tuned_examples" / "mappo" / "simple_spread.yaml"
+IPPO = ROOT / "tuned_examples" / "ippo" / "simple_spread.yaml"
+# name -> (tuned example, extra CLI args). The library's defaults sample with our
+# FastMultiAgentEnvRunner and 8 sub-envs; `-rllib-runner` is the same algorithm
+# sampled by RLlib's MultiAgentEnvRunner with one env, as before issue #4.
+VARIANTS = {
+    "mappo": (MAPPO, []),
+    "ippo": (IPPO, []),
+    "mappo-rllib-runner": (MAPPO, ["--set", "env_runners.sampler=rllib",
+                                   "--num-envs-per-env-runner", "1"]),
+    "ippo-rllib-runner": (IPPO, ["--set", "env_runners.sampler=rllib",
+                                 "--num-envs-per-env-runner", "1"]),
 }
-CHECKPOINTS = (100_000, 200_000, 300_000)
+CHECKPOINTS = (100_000, 200_000, 300_000, 500_000)
+MAIN = 300_000  # budget of issue #3's comparison: per-agent and wall-time columns
 STOCK_TARGET = -55.3  # stock RLlib PPO at 300k steps, mean of 3 seeds (issue #3)
 REACH = -55.0  # team return whose first crossing the "wall s to reach" column times
 RANDOM_PLAY = -79.1
@@ -44,7 +54,8 @@ RANDOM_PLAY = -79.1
 
 def run_ours(algo: str, seed: int, env_steps: int, out: Path) -> None:
     run_dir = out / "runs" / f"{algo}_seed{seed}"
-    cmd = [sys.executable, "-m", "rllib_marl.train", "--config", str(CONFIGS[algo]),
+    config, extra = VARIANTS[algo]
+    cmd = [sys.executable, "-m", "rllib_marl.train", "--config", str(config), *extra,
            "--seed", str(seed), "--set", f"stop.env_steps={env_steps}",
            "--set", "checkpoint.interval=0", "--output", str(run_dir), "--quiet",
            "--num-cpus", "1"]
@@ -60,25 +71,11 @@ def run_ours(algo: str, seed: int, env_steps: int, out: Path) -> None:
 
 def run_stock(seed: int, env_steps: int, out: Path) -> None:
     import ray
-    from mpe2 import simple_spread_v3
-    from ray.rllib.algorithms.ppo import PPOConfig
-    from ray.rllib.env.wrappers.pettingzoo_env import ParallelPettingZooEnv
-    from ray.tune.registry import register_env
 
-    register_env(
-        "stock_spread",
-        lambda cfg: ParallelPettingZooEnv(simple_spread_v3.parallel_env(N=3, max_cycles=25)),
-    )
+    from stock import stock_ppo_config
+
     ray.init(num_cpus=1, include_dashboard=False, logging_level="ERROR")
-    config = (
-        PPOConfig()
-        .environment("stock_spread")
-        .framework("torch")
-        .env_runners(num_env_runners=0)
-        .multi_agent(policies={"shared"}, policy_mapping_fn=lambda aid, *a, **k: "shared")
-        .training(lr=3e-4, num_epochs=10, minibatch_size=500, train_batch_size=4000)
-        .debugging(seed=seed)
-    )
+    config = stock_ppo_config(seed)
     algo = config.build_algo()
     t0 = time.time()
     with (out / f"stock_seed{seed}.csv").open("w") as g:
@@ -165,7 +162,7 @@ def report(out: Path, docs: Path) -> str:
         "mean over the last 100 episodes; mean ± std over seeds.",
         "",
         "| algorithm | seeds | " + " | ".join(f"team return @ {c // 1000}k" for c in CHECKPOINTS)
-        + f" | per-agent return @ 300k | wall s to 300k | wall s to reach {REACH:g} |",
+        + f" | per-agent return @ {MAIN // 1000}k | wall s to {MAIN // 1000}k | wall s to reach {REACH:g} |",
         "|---|---|" + "---|" * len(CHECKPOINTS) + "---|---|---|",
     ]
     for algo in sorted(runs):
@@ -173,10 +170,10 @@ def report(out: Path, docs: Path) -> str:
         cells = []
         for c in CHECKPOINTS:
             cells.append(_fmt([_smoothed(r, c) for r in seeds.values()]))
-        end = [_at(r, CHECKPOINTS[-1]) for r in seeds.values()]
+        end = [_at(r, MAIN) for r in seeds.values()]
         agents = sorted({k for r in seeds.values() for k in r[0] if k.startswith("return/")})
         per = ", ".join(
-            f"{a[7:]} {_fmt([_smoothed(r, CHECKPOINTS[-1], a) for r in seeds.values()])}"
+            f"{a[7:]} {_fmt([_smoothed(r, MAIN, a) for r in seeds.values()])}"
             for a in agents
         )
         wall = _fmt([(e or {}).get("wall_s") for e in end])
@@ -185,12 +182,15 @@ def report(out: Path, docs: Path) -> str:
             hit = next((x["wall_s"] for x in r if x["team_return"] >= REACH), None)
             reach.append(hit)
         reach_s = _fmt(reach) + (f" ({sum(h is None for h in reach)} never)" if None in reach else "")
-        done = [k for k, r in sorted(seeds.items()) if _at(r, CHECKPOINTS[-1]) is not None]
+        done = [k for k, r in sorted(seeds.items()) if _at(r, MAIN) is not None]
         seed_list = ",".join(map(str, done)) + (
             f" (+{len(seeds) - len(done)} unfinished)" if len(done) < len(seeds) else "")
         lines.append(f"| {algo} | {seed_list} | " + " | ".join(cells) + f" | {per} | {wall} | {reach_s} |")
     rmean, rse = random_play()
-    lines.append(f"| random play | 1000 episodes | | | {rmean:.1f} ± {rse:.1f} (s.e.) | | | |")
+    at_main = CHECKPOINTS.index(MAIN)
+    cells = [""] * len(CHECKPOINTS)
+    cells[at_main] = f"{rmean:.1f} ± {rse:.1f} (s.e.)"
+    lines.append("| random play | 1000 episodes | " + " | ".join(cells) + " | | | |")
     table = "\n".join(lines)
 
     import matplotlib

@@ -36,7 +36,6 @@ def build_algo_config(exp: ExperimentConfig, scale: ScaleConfig = ScaleConfig())
     env, mapping = validate(exp)
     env_cfg = resolved_env_config(exp)
     env_cfg.team_return = env.team_return_convention
-    env.close()
 
     config = exp.spec.config_cls()
     # RLlib's pre-check rejects final observations of agents that finished on the
@@ -72,6 +71,9 @@ def build_algo_config(exp: ExperimentConfig, scale: ScaleConfig = ScaleConfig())
             }
         )
     )
+    if exp.spec.configure is not None:
+        exp.spec.configure(config, exp, env, mapping)
+    env.close()
     config.callbacks(MarlMetricsCallback)
     config.debugging(seed=exp.seed)
     config.fault_tolerance(

@@ -202,10 +202,14 @@ class ExperimentConfig:
 
 @dataclass
 class ScaleConfig:
-    """Hardware scale, from the command line or the cluster."""
+    """Hardware scale, from the command line or the cluster.
+
+    ``num_envs_per_env_runner`` sub-envs are stepped in lockstep by each env runner,
+    all their agents going through one batched forward pass per module.
+    """
 
     num_env_runners: int = 0
-    num_envs_per_env_runner: int = 1
+    num_envs_per_env_runner: int = 8
     num_learners: int = 0
     num_gpus_per_learner: float = 0.0
 
@@ -262,6 +266,9 @@ def parse_experiment(raw: Dict[str, Any], overrides: List[str] = ()) -> Experime
         raise ConfigError("algorithm", f"unknown value {algo!r}; allowed: {', '.join(ALGORITHMS)}")
     if "env" not in raw:
         raise ConfigError("env", "missing; e.g. env: {name: mpe2.simple_spread_v3}")
+    defaults = ALGORITHMS[algo].model_defaults
+    if defaults and isinstance(raw.get("model", {}), dict):
+        raw["model"] = {**defaults, **raw.get("model", {})}
     exp = parse(ExperimentConfig, raw)
     exp.training_config()  # type-check the training block against the algorithm
     _check_numbers(exp)
@@ -347,7 +354,7 @@ def inspect_env(exp: ExperimentConfig):
 
 def resolved_env_config(exp: ExperimentConfig) -> EnvConfig:
     cfg = copy.deepcopy(exp.env)
-    if cfg.global_state == "auto" and not exp.spec.needs_global_state:
+    if cfg.global_state == "auto" and not exp.spec.needs_state(exp.training_config()):
         critic = exp.model.critic_input
         if critic in ("auto", "obs"):
             cfg.global_state = "none"
@@ -361,12 +368,8 @@ def validate(exp: ExperimentConfig):
     """
     spec = exp.spec
     critic = exp.model.critic_input
-    if spec.needs_global_state and exp.env.global_state == "none":
-        raise ConfigError(
-            "env.global_state",
-            f"{spec.name} trains a centralized critic on the global state; use auto, env or "
-            "concat (or algorithm: ippo for a critic on local observations)",
-        )
+    if spec.needs_state(exp.training_config()) and exp.env.global_state == "none":
+        raise ConfigError("env.global_state", spec.state_hint or f"{spec.name} needs a global state")
     if critic in ("state", "state+obs") and exp.env.global_state == "none":
         raise ConfigError("model.critic_input", f"{critic!r} needs env.global_state other than none")
     env = inspect_env(exp)
@@ -374,14 +377,20 @@ def validate(exp: ExperimentConfig):
         space = env.action_spaces[aid]
         kind = _space_kind(space)
         if kind not in spec.action_spaces:
+            others = [a.name for a in ALGORITHMS.values() if kind in a.action_spaces]
+            instead = f"; algorithms that do: {', '.join(others)}" if others else ""
             raise ConfigError(
                 "algorithm",
                 f"{spec.name} does not support agent {aid}'s action space {space}; it supports "
-                f"{' and '.join(spec.action_spaces)} actions",
+                f"{' and '.join(spec.action_spaces)} actions{instead}",
             )
     if spec.simultaneous_moves_only and env.api == "aec":
+        others = [a.name for a in ALGORITHMS.values() if not a.simultaneous_moves_only]
         raise ConfigError(
-            "env.api", f"{spec.name} needs simultaneous moves; {exp.env.name} is turn-based (AEC)"
+            "env.api",
+            f"{spec.name} needs simultaneous moves (all agents act every step, aligned for "
+            f"its joint update); {exp.env.name} is turn-based (AEC): use the env's "
+            f"parallel_env version if it has one, or {' / '.join(others)}",
         )
     if exp.model.use_gru and exp.model.max_seq_len < 1:
         raise ConfigError("model.max_seq_len", "must be >= 1")

@@ -128,12 +128,23 @@ class FastMultiAgentEnvRunner(MultiAgentEnvRunner):
     # ----- module -------------------------------------------------------------------
 
     def make_module(self):
-        super().make_module()
-        if self.module is not None:
-            # Env runners never train: set eval mode once instead of per forward pass.
-            self.module.foreach_module(
-                lambda mid, mod: mod.eval() if isinstance(mod, torch.nn.Module) else mod
+        env = self.env.unwrapped if self.env is not None else None
+        try:
+            spec = self.config.get_multi_rl_module_spec(
+                env=env, spaces=self.get_spaces(), inference_only=True
             )
+        except NotImplementedError:  # no module: random actions only
+            self.module = None
+            return
+        # RLlib marks only its default specs inference-only; ours are explicit per
+        # module, so mark them here: the runner's copies drop critics and the like.
+        for sub in spec.rl_module_specs.values():
+            sub.inference_only = True
+        self.module = spec.build()
+        # Env runners never train: eval mode is set once, not per forward pass.
+        self.module.foreach_module(
+            lambda mid, mod: mod.to(self._device).eval() if isinstance(mod, torch.nn.Module) else mod
+        )
 
     # ----- resets -------------------------------------------------------------------
 
@@ -336,15 +347,18 @@ class FastMultiAgentEnvRunner(MultiAgentEnvRunner):
             out = _to_numpy(out)
             acts = out.pop(Columns.ACTIONS)
             out.pop(Columns.ACTIONS_FOR_ENV, None)
-            flat = {col: (tree.flatten(v), tree.map_structure(lambda _: None, v)) for col, v in out.items()}
+            # Per-row views: plain arrays are indexed directly, nested outputs (e.g.
+            # a recurrent state dict) leaf by leaf.
+            plain = {c: v for c, v in out.items() if isinstance(v, np.ndarray)}
+            nested = {c: (tree.flatten(v), v) for c, v in out.items() if c not in plain}
+            acts_plain = isinstance(acts, np.ndarray)
+            seq_no = self._weights_seq_no
             for j, (i, aid) in enumerate(keys):
-                actions[i][aid] = tree.map_structure(lambda x: x[j], acts)
-                row = {WEIGHTS_SEQ_NO: self._weights_seq_no}
-                for col, (leaves, skeleton) in flat.items():
-                    if len(leaves) == 1 and skeleton is None:
-                        row[col] = leaves[0][j]
-                    else:
-                        row[col] = tree.unflatten_as(skeleton, [x[j] for x in leaves])
+                actions[i][aid] = acts[j] if acts_plain else tree.map_structure(lambda x: x[j], acts)
+                row = {c: v[j] for c, v in plain.items()}
+                for c, (leaves, struct) in nested.items():
+                    row[c] = tree.unflatten_as(struct, [x[j] for x in leaves])
+                row[WEIGHTS_SEQ_NO] = seq_no
                 extras[i][aid] = row
                 if stateful and Columns.STATE_OUT in row:
                     self._rnn_state[i][aid] = row[Columns.STATE_OUT]

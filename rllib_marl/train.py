@@ -51,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="exit 1 unless the config's expected result is reached")
     p.add_argument("--tune", action="store_true", help="run the config's tune: block with Ray Tune")
     p.add_argument("--num-env-runners", type=int, default=0)
-    p.add_argument("--num-envs-per-env-runner", type=int, default=1)
+    p.add_argument("--num-envs-per-env-runner", type=int, default=ScaleConfig.num_envs_per_env_runner,
+                   help="sub-envs per env runner, batched in one forward pass (default: %(default)s)")
     p.add_argument("--num-learners", type=int, default=0)
     p.add_argument("--num-gpus-per-learner", type=float, default=0.0)
     p.add_argument("--num-cpus", type=int, default=None,

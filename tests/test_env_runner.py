@@ -193,7 +193,7 @@ def test_remote_runner_is_restarted_after_a_crash(ray_local, tmp_path):
 
     marker = tmp_path / "crashed"
     cfg = {"algorithm": "mappo",
-           "env": {"name": "fixture_envs:flaky", "kwargs": {"fail_at": 150, "marker": str(marker)}},
+           "env": {"name": "fixture_envs:flaky", "kwargs": {"fail_at": 20, "marker": str(marker)}},
            "training": {"train_batch_size": 100, "minibatch_size": 50, "num_epochs": 1},
            "stop": {"iterations": 4}}
     path = tmp_path / "cfg.yaml"

@@ -288,3 +288,17 @@ def test_butterfly_env_builds():
                     "wrappers": [{"name": "color_reduction_v0"}, {"name": "resize_v1", "kwargs": {"x_size": 16, "y_size": 16}}]})
     obs, _ = env.reset(seed=0)
     assert obs[env.possible_agents[0]][OBS].shape == (16, 16)
+
+
+def test_concat_state_equals_mpe2_state_for_simple_spread():
+    """tuned_examples/mappo/simple_spread.yaml uses concat for speed: same numbers."""
+    kw = {"name": "mpe2.simple_spread_v3", "kwargs": {"N": 3}}
+    env_state, concat = make_env({**kw, "global_state": "env"}), make_env({**kw, "global_state": "concat"})
+    oa, _ = env_state.reset(seed=3)
+    ob, _ = concat.reset(seed=3)
+    for t in range(10):
+        for a in oa:
+            np.testing.assert_array_equal(oa[a]["state"], ob[a]["state"])
+        act = {a: t % 5 for a in oa}
+        oa, *_ = env_state.step(act)
+        ob, *_ = concat.step(act)

@@ -11,8 +11,12 @@ from rllib_marl import train
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "tuned_examples").rglob("*.yaml"))
-SMALL = ["training.train_batch_size=200", "training.minibatch_size=100",
-         "training.num_epochs=1", "stop.iterations=1"]
+SMALL = {
+    "ppo": ["training.train_batch_size=200", "training.minibatch_size=100",
+            "training.num_epochs=1", "stop.iterations=1"],
+    "qmix": ["training.learning_starts=100", "training.env_steps_per_iteration=200",
+             "training.env_steps_per_update=100", "training.train_batch_size=4", "stop.iterations=1"],
+}
 
 
 def run_cli(out, *args):
@@ -22,7 +26,8 @@ def run_cli(out, *args):
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_tuned_example_runs(ray_local, tmp_path, path):
     args = ["--config", str(path)]
-    for s in SMALL:
+    algo = yaml.safe_load(path.read_text())["algorithm"]
+    for s in SMALL["qmix" if algo == "qmix" else "ppo"]:
         args += ["--set", s]
     assert run_cli(tmp_path / "run", *args) == 0
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())

@@ -1,0 +1,271 @@
+"""Throughput benchmark: env steps per second on mpe2 simple_spread_v3 (N=3).
+
+Rows, all measured in one run on one machine, each in its own process:
+
+* ``raw env``: the PettingZoo parallel env with uniformly random actions;
+* ``adapter``: the same through our RLlib adapter (Dict observations with the
+  global state and agent id), random actions, no RLlib;
+* ``sample`` rows: an env runner alone (inference, no training), RLlib's
+  ``MultiAgentEnvRunner`` (stock PPO, its PettingZoo wrapper) and ours
+  (``FastMultiAgentEnvRunner``, MAPPO's module), ``num_env_runners=0``;
+* ``train`` rows: end-to-end ``algo.train()`` at the same PPO settings (4000 env
+  steps per iteration, 10 epochs, minibatch 500, one shared policy): stock RLlib
+  PPO and our MAPPO.
+
+Each figure is the median over ``--repeats`` timed calls after one warm-up call.
+Ratios are taken between rows of the same run. ``--scaling`` adds the table of
+our runner over ``num_env_runners`` 0/1/2 x ``num_envs_per_env_runner`` 1/4/16
+(sampling alone, env steps/s summed over runners, resident memory per runner).
+
+Usage:
+    python benchmarks/throughput.py               # main table (~4 min on 2 cores)
+    python benchmarks/throughput.py --scaling     # plus the scaling table
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MAPPO = ROOT / "tuned_examples" / "mappo" / "simple_spread.yaml"
+BATCH = 4000
+
+# name -> (kind, options). kind: raw | adapter | sample | train
+ROWS = {
+    "raw env (PettingZoo, random actions)": ("raw", {}),
+    "adapter (ours, random actions)": ("adapter", {}),
+    "sample: stock RLlib runner, 1 env": ("sample", {"who": "stock", "envs": 1}),
+    "sample: stock RLlib runner, 8 envs": ("sample", {"who": "stock", "envs": 8}),
+    "sample: ours, 1 env": ("sample", {"who": "ours", "envs": 1}),
+    "sample: ours, 8 envs (default)": ("sample", {"who": "ours", "envs": 8}),
+    "train: stock RLlib PPO, 1 env": ("train", {"who": "stock", "envs": 1}),
+    "train: stock RLlib PPO, 8 envs": ("train", {"who": "stock", "envs": 8}),
+    "train: MAPPO, RLlib's runner, 1 env": ("train", {"who": "ours-rllib", "envs": 1}),
+    "train: MAPPO, ours, 8 envs (default)": ("train", {"who": "ours", "envs": 8}),
+}
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _ours_config(envs: int, runners: int = 0, sampler: str = "fast"):
+    from rllib_marl.build import build_algo_config
+    from rllib_marl.config import ScaleConfig, load_experiment
+
+    exp = load_experiment(MAPPO, [f"env_runners.sampler={sampler}", "seed=0"])
+    config, _ = build_algo_config(exp, ScaleConfig(num_env_runners=runners, num_envs_per_env_runner=envs))
+    return config
+
+
+def _stock_config(envs: int, runners: int = 0):
+    from stock import stock_ppo_config
+
+    return stock_ppo_config(0, runners, envs)
+
+
+def _timed(fn, repeats: int) -> float:
+    """Median env steps/s over ``repeats`` calls of ``fn`` (returns env steps)."""
+    fn()  # warm-up
+    rates = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        n = fn()
+        rates.append(n / (time.perf_counter() - t))
+    return statistics.median(rates)
+
+
+def measure_raw(repeats: int, adapter: bool) -> float:
+    import numpy as np
+
+    if adapter:
+        from rllib_marl.config import load_experiment, resolved_env_config
+        from rllib_marl.envs.adapter import make_env
+
+        env = make_env(resolved_env_config(load_experiment(MAPPO)))
+        spaces = {a: env.get_action_space(a) for a in env.possible_agents}
+    else:
+        from mpe2 import simple_spread_v3
+
+        env = simple_spread_v3.parallel_env(N=3, max_cycles=25)
+        spaces = {a: env.action_space(a) for a in env.possible_agents}
+    rng = np.random.default_rng(0)
+    env.reset(seed=0)
+
+    def run(n=BATCH * 2):
+        obs = None
+        live = list(spaces)
+        for _ in range(n):
+            obs, _, terms, truncs, _ = env.step({a: int(rng.integers(spaces[a].n)) for a in live})
+            if adapter:
+                done = terms["__all__"] or truncs["__all__"]
+                live = [a for a in obs if not (terms.get(a) or truncs.get(a))]
+            else:
+                done = not env.agents
+                live = list(env.agents)
+            if done:
+                env.reset()
+                live = list(spaces)
+        return n
+
+    return _timed(run, repeats)
+
+
+def measure_sample(repeats: int, who: str, envs: int) -> float:
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
+    config = _stock_config(envs) if who == "stock" else _ours_config(envs)
+    runner = config.env_runner_cls(config=config) if config.env_runner_cls else None
+    if runner is None:
+        from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
+
+        runner = MultiAgentEnvRunner(config=config)
+
+    def run():
+        return sum(len(e) for e in runner.sample(num_timesteps=BATCH, explore=True))
+
+    return _timed(run, repeats)
+
+
+def measure_train(repeats: int, who: str, envs: int) -> float:
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
+    if who == "stock":
+        config = _stock_config(envs)
+    else:
+        config = _ours_config(envs, sampler="rllib" if who == "ours-rllib" else "fast")
+    algo = config.build_algo()
+    steps = [0]
+
+    def run():
+        r = algo.train()
+        total = int(r["env_runners"]["num_env_steps_sampled_lifetime"])
+        n, steps[0] = total - steps[0], total
+        return n
+
+    rate = _timed(run, repeats)
+    algo.stop()
+    return rate
+
+
+def measure_scaling(repeats: int, runners: int, envs: int) -> dict:
+    """Our runner alone: env steps/s summed over runners, RSS per runner (MB)."""
+    import ray
+
+    ray.init(num_cpus=max(2, runners + 1), include_dashboard=False, logging_level="ERROR")
+    config = _ours_config(envs, runners=runners)
+    algo = config.build_algo()
+    group = algo.env_runner_group
+    per_runner = max(BATCH // max(runners, 1), envs)
+
+    def run():
+        if runners == 0:
+            return sum(len(e) for e in group.local_env_runner.sample(num_timesteps=per_runner))
+        out = group.foreach_env_runner(
+            lambda r: sum(len(e) for e in r.sample(num_timesteps=per_runner)), local_env_runner=False
+        )
+        return sum(out)
+
+    rate = _timed(run, repeats)
+    if runners == 0:
+        rss = [_rss_mb()]
+    else:
+        rss = group.foreach_env_runner(lambda r: _rss_mb(), local_env_runner=False)
+    algo.stop()
+    return {"steps_per_s": rate, "rss_mb": statistics.mean(rss)}
+
+
+def _child(args) -> int:
+    opts = json.loads(args.child)
+    kind = opts.pop("kind")
+    if kind in ("raw", "adapter"):
+        result = {"steps_per_s": measure_raw(args.repeats, adapter=kind == "adapter")}
+    elif kind == "sample":
+        result = {"steps_per_s": measure_sample(args.repeats, **opts)}
+    elif kind == "train":
+        result = {"steps_per_s": measure_train(args.repeats, **opts)}
+    else:
+        result = measure_scaling(args.repeats, **opts)
+    print("RESULT " + json.dumps(result), flush=True)
+    return 0
+
+
+def _run_child(opts: dict, repeats: int) -> dict:
+    cmd = [sys.executable, __file__, "--child", json.dumps(opts), "--repeats", str(repeats)]
+    # Library defaults, as a user runs it: torch uses all cores in the driver (the
+    # learner with num_learners=0), Ray gives remote env runners one thread each.
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "benchmarks")]))
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[7:])
+    raise RuntimeError(f"{opts} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--rows", default="", help="comma-separated substrings: only matching rows")
+    p.add_argument("--scaling", action="store_true", help="also the runners x envs table")
+    p.add_argument("--child", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child:
+        return _child(args)
+
+    import platform
+
+    import torch
+
+    print(f"# {platform.node()} | {os.cpu_count()} CPUs | torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads | {time.strftime('%Y-%m-%d %H:%M')} | "
+          f"median of {args.repeats} timed calls after 1 warm-up; {BATCH} env steps per call\n")
+    wanted = [s.strip() for s in args.rows.split(",") if s.strip()]
+    results = {}
+    for name, (kind, opts) in ROWS.items():
+        if wanted and not any(w in name for w in wanted):
+            continue
+        results[name] = _run_child({"kind": kind, **opts}, args.repeats)["steps_per_s"]
+        print(f"  measured {name}: {results[name]:,.0f} env steps/s", file=sys.stderr, flush=True)
+
+    raw = results.get("raw env (PettingZoo, random actions)")
+    ref_sample = results.get("sample: stock RLlib runner, 1 env")
+    ref_train = results.get("train: stock RLlib PPO, 1 env")
+    print("| row | env steps/s | vs raw env | vs stock (same kind, 1 env) |")
+    print("|---|---|---|---|")
+    for name, rate in results.items():
+        ref = ref_train if name.startswith("train") else ref_sample if name.startswith("sample") else None
+        vs_raw = f"{rate / raw:.0%}" if raw else ""
+        vs_ref = f"{rate / ref:.2f}x" if ref else ""
+        print(f"| {name} | {rate:,.0f} | {vs_raw} | {vs_ref} |")
+
+    if args.scaling:
+        print("\nOur runner alone (sampling, no training); env steps/s summed over runners, "
+              "resident memory per runner process (MB).\n")
+        grid_envs = (1, 4, 16)
+        print("| num_env_runners | " + " | ".join(f"{e} envs: steps/s, RSS" for e in grid_envs) + " |")
+        print("|---|" + "---|" * len(grid_envs))
+        for runners in (0, 1, 2):
+            cells = []
+            for envs in grid_envs:
+                r = _run_child({"kind": "scaling", "runners": runners, "envs": envs}, args.repeats)
+                cells.append(f"{r['steps_per_s']:,.0f}, {r['rss_mb']:.0f} MB")
+                print(f"  measured {runners} runners x {envs} envs", file=sys.stderr, flush=True)
+            print(f"| {runners} | " + " | ".join(cells) + " |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
