@@ -1,0 +1,166 @@
+"""Replay of aligned multi-agent sequences for QMIX / VDN / IQL.
+
+:class:`SequenceReplayBuffer` subclasses RLlib's ``MultiAgentEpisodeReplayBuffer``
+and keeps its ``add()`` (episode chunks from env runners are concatenated into
+the episode they continue; the oldest whole episodes are evicted past
+``capacity`` env steps) and its ``get_state`` / ``set_state`` (used to put the
+buffer in checkpoints). RLlib's own ``sample()`` returns per-module transitions,
+not sequences aligned across agents, so this class adds :meth:`sample_sequences`.
+
+Windows: an episode is cut into consecutive windows of ``seq_len`` env steps
+(``[0, T)``, ``[T, 2T)``, ...). A sampled window is the window of a uniformly
+drawn stored env step, so every stored step is equally likely to be trained on
+and an episode no longer than ``T`` is always sampled whole. The recurrent state
+at a window's start is zero at ``t = 0`` and otherwise the state the acting
+policy had there (stored by the env runner; "stored state" as in R2D2).
+
+Alignment: simultaneous-move (Parallel) envs only. Every agent acts from the
+reset until it is done, so an agent's step ``k`` is env step ``k``; an agent
+that finished before the end of the episode is padded with zeros and masked
+out by ``alive``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+import tree
+from ray.rllib.core.columns import Columns
+from ray.rllib.utils.replay_buffers.multi_agent_episode_buffer import (
+    MultiAgentEpisodeReplayBuffer,
+)
+
+# Keys of a sampled sequence batch (arrays are [B, T(+1), N, ...]).
+OBS = "obs"  # Dict-obs leaves, [B, T+1, N, ...]: steps t .. t+T
+H0 = "h0"  # recurrent state at the window start, [B, N, H] (absent for MLPs)
+ACTIONS = "actions"  # [B, T, N] int64
+REWARD = "reward"  # [B, T] team reward
+TERMINATED = "terminated"  # [B, T] 1 where the episode terminated (no bootstrap)
+FILLED = "filled"  # [B, T] 1 for real steps, 0 for padding
+ALIVE = "alive"  # [B, T, N] agent acted at step t
+ALIVE_NEXT = "alive_next"  # [B, T, N] agent's Q at t+1 enters the target
+STATE = "state"  # [B, T+1, S] global state (when observations carry one)
+TEAM_REWARD = ("sum", "mean")
+
+
+class SequenceReplayBuffer(MultiAgentEpisodeReplayBuffer):
+    """RLlib's multi-agent episode buffer plus aligned sequence sampling.
+
+    Args:
+        capacity: env steps kept.
+        agent_ids: all agents, in the fixed (sorted) order of the mixer input.
+        team_reward: ``sum`` or ``mean`` of the agents' rewards per env step.
+        seed: seed of the sampling RNG.
+    """
+
+    def __init__(self, capacity: int, *, agent_ids: Sequence[str], team_reward: str = "sum",
+                 seed: Optional[int] = None, **kwargs):
+        super().__init__(capacity=capacity, **kwargs)
+        if team_reward not in TEAM_REWARD:
+            raise ValueError(f"team_reward must be one of {TEAM_REWARD}, got {team_reward!r}")
+        self.agent_ids = list(agent_ids)
+        self.team_reward = team_reward
+        self.rng = np.random.default_rng(seed)
+
+    def num_env_steps(self) -> int:
+        return len(self._indices)
+
+    def sample_sequences(self, batch_size: int, seq_len: int) -> Dict[str, Any]:
+        """``batch_size`` windows of ``seq_len`` env steps, aligned across agents."""
+        if not self._indices:
+            raise ValueError("the replay buffer is empty")
+        picks = self.rng.integers(len(self._indices), size=batch_size)
+        items = []
+        for k in picks:
+            eps_idx, t = self._indices[k]
+            episode = self.episodes[eps_idx - self._num_episodes_evicted]
+            items.append(self._window(episode, t - t % seq_len, seq_len))
+        with_h = [it for it in items if H0 in it]
+        if with_h:  # windows that start an episode begin from a zero state
+            zeros = tree.map_structure(np.zeros_like, with_h[0][H0])
+            for it in items:
+                it.setdefault(H0, zeros)
+        return {key: _stack([it[key] for it in items]) for key in items[0]}
+
+    # ----- one window -------------------------------------------------------------
+
+    def _window(self, episode, start: int, T: int) -> Dict[str, Any]:
+        n_env = len(episode)
+        agents = self.agent_ids
+        N = len(agents)
+        filled = (start + np.arange(T) < n_env).astype(np.float32)
+        actions = np.zeros((T, N), np.int64)
+        rewards = np.zeros((T, N), np.float32)
+        alive = np.zeros((T, N), np.float32)
+        alive_next = np.zeros((T, N), np.float32)
+        obs_per_agent: List[Any] = []
+        h0: List[Any] = []
+        for j, aid in enumerate(agents):
+            sa = episode.agent_episodes.get(aid)
+            n = len(sa) if sa is not None else 0
+            # Steps this agent acted in, within the window: [start, min(n, start+T)).
+            hi = min(n, start + T)
+            m = max(hi - start, 0)
+            if m > 0:
+                actions[:m, j] = np.asarray(sa.get_actions(slice(start, hi)))
+                rewards[:m, j] = np.asarray(sa.get_rewards(slice(start, hi)), np.float32)
+                alive[:m, j] = 1.0
+                alive_next[:m, j] = 1.0
+                if hi == n and sa.is_terminated:
+                    # Nothing follows a terminated agent's last step; a truncated
+                    # agent (or one whose episode is still being collected)
+                    # bootstraps from its next observation.
+                    alive_next[m - 1, j] = 0.0
+            # Observations at steps start .. start+T (the agent has n + 1 of them).
+            ohi = min(n + 1, start + T + 1)
+            om = max(ohi - start, 0)
+            if om > 0:
+                o = sa.get_observations(slice(start, ohi))
+                obs_per_agent.append(tree.map_structure(lambda x: _pad(np.asarray(x), T + 1), o))
+            else:
+                obs_per_agent.append(None)
+            if sa is not None and Columns.STATE_OUT in sa.extra_model_outputs:
+                if start == 0 or start > n:
+                    h0.append(None)
+                else:
+                    h0.append(sa.get_extra_model_outputs(Columns.STATE_OUT, indices=start - 1))
+            else:
+                h0.append(None)
+
+        lengths = [len(episode.agent_episodes[a]) if a in episode.agent_episodes else -1 for a in agents]
+        longest = obs_per_agent[int(np.argmax(lengths))]  # covers every step of the window
+        template = next(o for o in obs_per_agent if o is not None)
+        obs_per_agent = [tree.map_structure(np.zeros_like, template) if o is None else o for o in obs_per_agent]
+        obs = tree.map_structure(lambda *xs: np.stack(xs, axis=1), *obs_per_agent)  # [T+1, N, ...]
+
+        if self.team_reward == "sum":
+            team = rewards.sum(axis=1)
+        else:
+            team = rewards.sum(axis=1) / np.maximum(alive.sum(axis=1), 1.0)
+        terminated = np.zeros(T, np.float32)
+        last = n_env - 1 - start
+        if episode.is_terminated and 0 <= last < T:
+            terminated[last] = 1.0
+        out = {OBS: obs, ACTIONS: actions, REWARD: team * filled, TERMINATED: terminated,
+               FILLED: filled, ALIVE: alive, ALIVE_NEXT: alive_next * (1.0 - terminated[:, None])}
+        if isinstance(longest, dict) and STATE in longest:
+            out[STATE] = longest[STATE]
+        if any(h is not None for h in h0):
+            ref = next(h for h in h0 if h is not None)
+            out[H0] = tree.map_structure(
+                lambda *xs: np.stack(xs, axis=0),
+                *[tree.map_structure(np.zeros_like, ref) if h is None else h for h in h0],
+            )
+        return out
+
+
+def _pad(x: np.ndarray, length: int) -> np.ndarray:
+    if len(x) >= length:
+        return x[:length]
+    pad = np.zeros((length - len(x), *x.shape[1:]), x.dtype)
+    return np.concatenate([x, pad], axis=0)
+
+
+def _stack(items: List[Any]) -> Any:
+    return tree.map_structure(lambda *xs: np.stack(xs, axis=0), *items)
