@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "benchmarks" / "out" / "learning"
 MAPPO = ROOT / "tuned_examples" / "mappo" / "simple_spread.yaml"
 IPPO = ROOT / "tuned_examples" / "ippo" / "simple_spread.yaml"
+QMIX = ROOT / "tuned_examples" / "qmix" / "simple_spread.yaml"
 # name -> (tuned example, extra CLI args). The library's defaults sample with our
 # FastMultiAgentEnvRunner and 8 sub-envs; `-rllib-runner` is the same algorithm
 # sampled by RLlib's MultiAgentEnvRunner with one env, as before issue #4.
@@ -44,6 +45,9 @@ VARIANTS = {
                                    "--num-envs-per-env-runner", "1"]),
     "ippo-rllib-runner": (IPPO, ["--set", "env_runners.sampler=rllib",
                                  "--num-envs-per-env-runner", "1"]),
+    "qmix": (QMIX, []),
+    "vdn": (QMIX, ["--set", "training.mixer=vdn"]),
+    "iql": (QMIX, ["--set", "training.mixer=none"]),
 }
 CHECKPOINTS = (100_000, 200_000, 300_000, 500_000)
 MAIN = 300_000  # budget of issue #3's comparison: per-agent and wall-time columns

@@ -35,6 +35,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 MAPPO = ROOT / "tuned_examples" / "mappo" / "simple_spread.yaml"
+QMIX = ROOT / "tuned_examples" / "qmix" / "simple_spread.yaml"
 BATCH = 4000
 
 # name -> (kind, options). kind: raw | adapter | sample | train
@@ -49,6 +50,7 @@ ROWS = {
     "train: stock RLlib PPO, 8 envs": ("train", {"who": "stock", "envs": 8}),
     "train: MAPPO, RLlib's runner, 1 env": ("train", {"who": "ours-rllib", "envs": 1}),
     "train: MAPPO, ours, 8 envs (default)": ("train", {"who": "ours", "envs": 8}),
+    "train: QMIX (tuned example's replay ratio), ours, 8 envs": ("train", {"who": "qmix", "envs": 8}),
 }
 
 
@@ -60,11 +62,11 @@ def _rss_mb() -> float:
     return float("nan")
 
 
-def _ours_config(envs: int, runners: int = 0, sampler: str = "fast"):
+def _ours_config(envs: int, runners: int = 0, sampler: str = "fast", example: Path = MAPPO):
     from rllib_marl.build import build_algo_config
     from rllib_marl.config import ScaleConfig, load_experiment
 
-    exp = load_experiment(MAPPO, [f"env_runners.sampler={sampler}", "seed=0"])
+    exp = load_experiment(example, [f"env_runners.sampler={sampler}", "seed=0"])
     config, _ = build_algo_config(exp, ScaleConfig(num_env_runners=runners, num_envs_per_env_runner=envs))
     return config
 
@@ -145,10 +147,15 @@ def measure_train(repeats: int, who: str, envs: int) -> float:
     ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
     if who == "stock":
         config = _stock_config(envs)
+    elif who == "qmix":
+        config = _ours_config(envs, example=QMIX)
     else:
         config = _ours_config(envs, sampler="rllib" if who == "ours-rllib" else "fast")
     algo = config.build_algo()
     steps = [0]
+    if who == "qmix":  # time iterations that learn: fill the buffer to learning_starts first
+        while steps[0] < config.learning_starts:
+            steps[0] = int(algo.train()["env_runners"]["num_env_steps_sampled_lifetime"])
 
     def run():
         r = algo.train()
@@ -242,7 +249,7 @@ def main() -> int:
 
     raw = results.get("raw env (PettingZoo, random actions)")
     ref_sample = results.get("sample: stock RLlib runner, 1 env")
-    ref_train = results.get("train: stock RLlib PPO, 1 env")
+    ref_train = results.get("train: stock RLlib PPO, 1 env")  # QMIX's ratio is for scale only
     print("| row | env steps/s | vs raw env | vs stock (same kind, 1 env) |")
     print("|---|---|---|---|")
     for name, rate in results.items():

@@ -41,6 +41,7 @@ FILLED = "filled"  # [B, T] 1 for real steps, 0 for padding
 ALIVE = "alive"  # [B, T, N] agent acted at step t
 ALIVE_NEXT = "alive_next"  # [B, T, N] agent's Q at t+1 enters the target
 STATE = "state"  # [B, T+1, S] global state (when observations carry one)
+STATE_OUTS = "state_outs"  # per-episode cache only: recurrent state after each step
 TEAM_REWARD = ("sum", "mean")
 
 
@@ -62,6 +63,17 @@ class SequenceReplayBuffer(MultiAgentEpisodeReplayBuffer):
         self.agent_ids = list(agent_ids)
         self.team_reward = team_reward
         self.rng = np.random.default_rng(seed)
+        # Whole-episode arrays of finished episodes, built once on first use.
+        self._arrays: Dict[str, Dict[str, Any]] = {}
+
+    def add(self, episodes) -> None:
+        super().add(episodes)
+        if len(self._arrays) > len(self.episode_id_to_index):
+            self._arrays = {k: v for k, v in self._arrays.items() if k in self.episode_id_to_index}
+
+    def set_state(self, state) -> None:
+        self._arrays = {}
+        super().set_state(state)
 
     def num_env_steps(self) -> int:
         return len(self._indices)
@@ -86,6 +98,46 @@ class SequenceReplayBuffer(MultiAgentEpisodeReplayBuffer):
     # ----- one window -------------------------------------------------------------
 
     def _window(self, episode, start: int, T: int) -> Dict[str, Any]:
+        """The window ``[start, start + T)`` of an episode: slices of its arrays."""
+        full = self._episode_arrays(episode)
+        n_env = len(full[FILLED])
+        filled = (start + np.arange(T) < n_env).astype(np.float32)
+        out = {FILLED: filled}
+        for key in (ACTIONS, REWARD, TERMINATED, ALIVE, ALIVE_NEXT):
+            out[key] = _pad(full[key][start:start + T], T)
+        out[OBS] = tree.map_structure(lambda x: _pad(x[start:start + T + 1], T + 1), full[OBS])
+        if STATE in full:
+            out[STATE] = _pad(full[STATE][start:start + T + 1], T + 1)
+        if STATE_OUTS in full and start > 0:
+            out[H0] = tree.map_structure(lambda x: x[start - 1], full[STATE_OUTS])
+        return out
+
+    def _episode_arrays(self, episode) -> Dict[str, Any]:
+        """All of an episode as aligned arrays (cached once the episode is done)."""
+        cached = self._arrays.get(episode.id_)
+        if cached is not None and len(cached[FILLED]) == len(episode):
+            return cached
+        full = self._compute_window(episode, 0, len(episode))
+        full.pop(H0, None)
+        outs = []
+        for aid in self.agent_ids:
+            sa = episode.agent_episodes.get(aid)
+            if sa is not None and len(sa) and Columns.STATE_OUT in sa.extra_model_outputs:
+                outs.append(tree.map_structure(
+                    lambda x: _pad(np.asarray(x), len(episode)),
+                    sa.get_extra_model_outputs(Columns.STATE_OUT)))
+            else:
+                outs.append(None)
+        if any(o is not None for o in outs):
+            ref = next(o for o in outs if o is not None)
+            outs = [tree.map_structure(np.zeros_like, ref) if o is None else o for o in outs]
+            full[STATE_OUTS] = tree.map_structure(lambda *xs: np.stack(xs, axis=1), *outs)  # [n, N, ...]
+        if episode.is_done:
+            self._arrays[episode.id_] = full
+        return full
+
+    def _compute_window(self, episode, start: int, T: int) -> Dict[str, Any]:
+        """Reference extraction of one window straight from the episode."""
         n_env = len(episode)
         agents = self.agent_ids
         N = len(agents)
