@@ -24,7 +24,7 @@ Actors read ``obs`` (+ ``agent_id``); centralized critics read ``state``.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
 import gymnasium as gym
 import numpy as np

@@ -116,7 +116,7 @@ def make_plan(args) -> Plan:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         out = Path(args.output) if args.output else Path("results") / f"{exp.algorithm}-{name}-{stamp}"
     if args.tune and exp.tune is None:
-        raise ConfigError("tune", f"--tune needs a tune: block in the config")
+        raise ConfigError("tune", "--tune needs a tune: block in the config")
     # Stage 2 validation (builds the env once, no Ray).
     from rllib_marl.config import validate
 

@@ -14,7 +14,6 @@ from rllib_marl.envs import (
     ENV_RETURN_INFO,
     OBS,
     STATE,
-    EnvConfig,
     EnvError,
     make_env,
 )

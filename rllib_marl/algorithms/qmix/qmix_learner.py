@@ -30,7 +30,7 @@ from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch
 from ray.rllib.utils.annotations import override
 
 from rllib_marl.algorithms.qmix import replay as R
-from rllib_marl.envs.adapter import ACTION_MASK, STATE
+from rllib_marl.envs.adapter import ACTION_MASK
 from rllib_marl.policies.mixers import VDNMixer
 from rllib_marl.policies.q_agent import MASKED_Q, MIXER_INPUT_QS, MIXER_INPUT_STATE, Q_TOT, Q_VALUES
 
