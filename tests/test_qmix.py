@@ -238,9 +238,13 @@ def _run(tmp_path, data, *flags):
     ("qmix", ["--num-learners", "2"]),
     ("vdn", ["--num-env-runners", "1"]),
     ("none", []),
-], ids=["qmix-ddp-2-learners", "vdn-remote_runner", "iql"])
+    ("qmix", ["per_agent"]),
+], ids=["qmix-ddp-2-learners", "vdn-remote_runner", "iql", "qmix-one-network-per-agent"])
 def test_qmix_family_runs(ray_local, tmp_path, mixer, flags):
+    sharing = "per_agent" if "per_agent" in flags else "shared"
+    flags = [f for f in flags if f != "per_agent"]
     data = {"algorithm": "qmix", "env": SPREAD, "training": {**TINY, "mixer": mixer},
+            "multi_agent": {"sharing": sharing},
             "stop": {"iterations": 2}, "model": {"gru_hidden": 8, "hidden": [16], "max_seq_len": 5}}
     summary = _run(tmp_path, data, *flags)
     assert summary["env_steps"] >= 200 and np.isfinite(summary["team_return"])
@@ -258,3 +262,23 @@ def test_resume_keeps_the_replay_buffer(ray_local, tmp_path):
         assert algo.replay_buffer.get_num_episodes() >= 1
     finally:
         algo.stop()
+
+
+def test_train_batch_rows_are_window_major_per_module():
+    """Rows of module m are (window b, m's agents in order); shared columns repeat."""
+    from rllib_marl.algorithms.qmix.qmix_learner import to_train_batch
+
+    B, T, N = 2, 3, 3
+    obs = np.arange(B * (T + 1) * N, dtype=np.float32).reshape(B, T + 1, N, 1)
+    seq = {R.OBS: {"obs": obs}, R.ACTIONS: np.arange(B * T * N).reshape(B, T, N),
+           R.ALIVE: np.ones((B, T, N)), R.ALIVE_NEXT: np.ones((B, T, N)),
+           R.REWARD: np.arange(B * T, dtype=np.float32).reshape(B, T),
+           R.TERMINATED: np.zeros((B, T)), R.FILLED: np.ones((B, T))}
+    batch = to_train_batch(seq, [("a", [0, 2]), ("b", [1])])
+    a, b = batch.policy_batches["a"], batch.policy_batches["b"]
+    assert len(a) == B * 2 and len(b) == B
+    for row, (w, agent) in enumerate([(0, 0), (0, 2), (1, 0), (1, 2)]):
+        np.testing.assert_array_equal(a[Columns.OBS]["obs"][row], obs[w, :, agent])
+        np.testing.assert_array_equal(a[R.ACTIONS][row], seq[R.ACTIONS][w, :, agent])
+        np.testing.assert_array_equal(a[R.REWARD][row], seq[R.REWARD][w])
+    np.testing.assert_array_equal(b[Columns.OBS]["obs"][1], obs[1, :, 1])
