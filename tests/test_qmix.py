@@ -282,3 +282,11 @@ def test_train_batch_rows_are_window_major_per_module():
         np.testing.assert_array_equal(a[R.ACTIONS][row], seq[R.ACTIONS][w, :, agent])
         np.testing.assert_array_equal(a[R.REWARD][row], seq[R.REWARD][w])
     np.testing.assert_array_equal(b[Columns.OBS]["obs"][1], obs[1, :, 1])
+
+
+def test_tune_over_mixers_needs_a_qmix_base():
+    tune = {"search_space": {"training.mixer": {"grid": ["qmix", "vdn"]}}}
+    base = {"algorithm": "qmix", "env": {"name": "two_step"}, "stop": {"iterations": 1}, "tune": tune}
+    parse_experiment(base)  # qmix base: fine
+    with pytest.raises(ConfigError, match="set training.mixer: qmix"):
+        parse_experiment({**base, "training": {"mixer": "vdn"}})
