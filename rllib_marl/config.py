@@ -326,9 +326,9 @@ def _check_search_space(exp: ExperimentConfig) -> None:
             vals = [parse_value(float, v, f"{path}.{kind}") for v in vals]
             if len(vals) != 2 or not vals[0] < vals[1] or (kind == "loguniform" and vals[0] <= 0):
                 raise ConfigError(f"{path}.{kind}", "expected [low, high] with 0 < low < high")
-        base = getattr(exp.training_config(), "mixer", None)
-        if key == "training.mixer" and "qmix" in vals and base != "qmix":
+        if key == "training.mixer" and "qmix" in vals and exp.training_config().mixer != "qmix":
             # The mixer module is built once from the base config, not per trial.
+            base = exp.training_config().mixer
             raise ConfigError(
                 f"{path}.{kind}",
                 f"qmix needs its mixer module, which is built from the base config's "

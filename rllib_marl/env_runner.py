@@ -69,10 +69,6 @@ from rllib_marl.envs.adapter import ACTION_MASK
 
 logger = logging.getLogger(__name__)
 
-# Module outputs that are actions, not per-step extras for the episode.
-_ACTION_COLUMNS = (Columns.ACTIONS, Columns.ACTIONS_FOR_ENV)
-
-
 def stack_observations(items: List[Any]) -> Any:
     """Stacks a list of (possibly Dict/Tuple) observations along a new axis 0."""
     first = items[0]
@@ -88,7 +84,10 @@ def _to_torch(struct: Any, device) -> Any:
 
 
 def _to_numpy(struct: Any) -> Any:
-    return tree.map_structure(lambda x: x.detach().cpu().numpy(), struct)
+    """Tensors to numpy arrays, anything else through ``np.asarray`` (dtypes kept)."""
+    return tree.map_structure(
+        lambda x: x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x), struct
+    )
 
 
 def _overrides(cb: Any, name: str) -> bool:
@@ -317,7 +316,7 @@ class FastMultiAgentEnvRunner(MultiAgentEnvRunner):
                     s = self._rnn_state[i].get(aid)
                     if s is None:
                         if init is None:
-                            init = tree.map_structure(np.asarray, _as_numpy(module.get_initial_state()))
+                            init = _to_numpy(module.get_initial_state())
                         s = init
                     states.append(s)
                 batch[Columns.STATE_IN] = _to_torch(stack_observations(states), self._device)
@@ -424,9 +423,3 @@ class FastMultiAgentEnvRunner(MultiAgentEnvRunner):
         for mid, n in module_counts.items():
             m.log_value((NUM_MODULE_STEPS_SAMPLED, mid), n, reduce="sum")
             m.log_value((NUM_MODULE_STEPS_SAMPLED_LIFETIME, mid), n, reduce="lifetime_sum")
-
-
-def _as_numpy(struct: Any) -> Any:
-    return tree.map_structure(
-        lambda x: x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x), struct
-    )

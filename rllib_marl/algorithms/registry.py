@@ -17,6 +17,13 @@ DISCRETE = "discrete"
 CONTINUOUS = "continuous"
 
 
+def torch_learner(config, learner_cls):
+    """``learner_cls`` for a torch config; the library has no other framework."""
+    if config.framework_str != "torch":
+        raise ValueError("rllib_marl supports framework='torch' only")
+    return learner_cls
+
+
 @dataclass
 class PPOTraining:
     """``training:`` block of MAPPO / IPPO (RLlib PPO names and meanings).

@@ -13,6 +13,7 @@ from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from ray.rllib.utils.annotations import override
 
 from rllib_marl.algorithms.mappo.mappo_learner import MAPPOTorchLearner
+from rllib_marl.algorithms.registry import torch_learner
 from rllib_marl.policies.actor_critic import ActorCriticModule
 
 
@@ -52,9 +53,7 @@ class MAPPOConfig(PPOConfig):
 
     @override(PPOConfig)
     def get_default_learner_class(self):
-        if self.framework_str != "torch":
-            raise ValueError("rllib_marl supports framework='torch' only")
-        return MAPPOTorchLearner
+        return torch_learner(self, MAPPOTorchLearner)
 
 
 class IPPOConfig(MAPPOConfig):

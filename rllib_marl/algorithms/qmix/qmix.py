@@ -41,6 +41,7 @@ from ray.rllib.utils.metrics import (
 
 from rllib_marl.algorithms.qmix.qmix_learner import QMIXTorchLearner, to_train_batch
 from rllib_marl.algorithms.qmix.replay import SequenceReplayBuffer
+from rllib_marl.algorithms.registry import torch_learner
 from rllib_marl.policies.mixers import MIXERS
 from rllib_marl.policies.q_agent import QAgentModule
 
@@ -137,9 +138,7 @@ class QMIXConfig(AlgorithmConfig):
 
     @override(AlgorithmConfig)
     def get_default_learner_class(self):
-        if self.framework_str != "torch":
-            raise ValueError("rllib_marl supports framework='torch' only")
-        return QMIXTorchLearner
+        return torch_learner(self, QMIXTorchLearner)
 
 
 class QMIX(Algorithm):
@@ -153,12 +152,13 @@ class QMIX(Algorithm):
     @override(Algorithm)
     def setup(self, config) -> None:
         super().setup(config)
-        cfg = self.config
-        self.replay_buffer = SequenceReplayBuffer(
-            capacity=cfg.replay_capacity, agent_ids=cfg.agent_ids, team_reward=cfg.team_reward,
-            seed=cfg.seed,
-        )
+        self.replay_buffer = self._new_replay_buffer()
         self._steps_owed = 0.0  # sampled env steps not yet paid for with an update
+
+    def _new_replay_buffer(self) -> SequenceReplayBuffer:
+        cfg = self.config
+        return SequenceReplayBuffer(capacity=cfg.replay_capacity, agent_ids=cfg.agent_ids,
+                                    team_reward=cfg.team_reward, seed=cfg.seed)
 
     @override(Algorithm)
     def training_step(self) -> None:
@@ -229,8 +229,5 @@ class QMIX(Algorithm):
         buf: Optional[Dict[str, Any]] = state.get(REPLAY_BUFFER_STATE)
         if buf is not None:
             self._steps_owed = buf.pop("rllib_marl_steps_owed", 0.0)
-            self.replay_buffer = SequenceReplayBuffer(
-                capacity=self.config.replay_capacity, agent_ids=self.config.agent_ids,
-                team_reward=self.config.team_reward, seed=self.config.seed,
-            )
+            self.replay_buffer = self._new_replay_buffer()
             self.replay_buffer.set_state(buf)

@@ -88,11 +88,9 @@ class SequenceReplayBuffer(MultiAgentEpisodeReplayBuffer):
             eps_idx, t = self._indices[k]
             episode = self.episodes[eps_idx - self._num_episodes_evicted]
             items.append(self._window(episode, t - t % seq_len, seq_len))
-        with_h = [it for it in items if H0 in it]
-        if with_h:  # windows that start an episode begin from a zero state
-            zeros = tree.map_structure(np.zeros_like, with_h[0][H0])
-            for it in items:
-                it.setdefault(H0, zeros)
+        if any(H0 in it for it in items):  # windows that start an episode: zero state
+            for it, h in zip(items, _zeros_for_missing([it.get(H0) for it in items])):
+                it[H0] = h
         return {key: _stack([it[key] for it in items]) for key in items[0]}
 
     # ----- one window -------------------------------------------------------------
@@ -129,9 +127,7 @@ class SequenceReplayBuffer(MultiAgentEpisodeReplayBuffer):
             else:
                 outs.append(None)
         if any(o is not None for o in outs):
-            ref = next(o for o in outs if o is not None)
-            outs = [tree.map_structure(np.zeros_like, ref) if o is None else o for o in outs]
-            full[STATE_OUTS] = tree.map_structure(lambda *xs: np.stack(xs, axis=1), *outs)  # [n, N, ...]
+            full[STATE_OUTS] = _stack(_zeros_for_missing(outs), axis=1)  # [n, N, ...]
         if episode.is_done:
             self._arrays[episode.id_] = full
         return full
@@ -182,9 +178,7 @@ class SequenceReplayBuffer(MultiAgentEpisodeReplayBuffer):
 
         lengths = [len(episode.agent_episodes[a]) if a in episode.agent_episodes else -1 for a in agents]
         longest = obs_per_agent[int(np.argmax(lengths))]  # covers every step of the window
-        template = next(o for o in obs_per_agent if o is not None)
-        obs_per_agent = [tree.map_structure(np.zeros_like, template) if o is None else o for o in obs_per_agent]
-        obs = tree.map_structure(lambda *xs: np.stack(xs, axis=1), *obs_per_agent)  # [T+1, N, ...]
+        obs = _stack(_zeros_for_missing(obs_per_agent), axis=1)  # [T+1, N, ...]
 
         if self.team_reward == "sum":
             team = rewards.sum(axis=1)
@@ -199,11 +193,7 @@ class SequenceReplayBuffer(MultiAgentEpisodeReplayBuffer):
         if isinstance(longest, dict) and STATE in longest:
             out[STATE] = longest[STATE]
         if any(h is not None for h in h0):
-            ref = next(h for h in h0 if h is not None)
-            out[H0] = tree.map_structure(
-                lambda *xs: np.stack(xs, axis=0),
-                *[tree.map_structure(np.zeros_like, ref) if h is None else h for h in h0],
-            )
+            out[H0] = _stack(_zeros_for_missing(h0))
         return out
 
 
@@ -214,5 +204,13 @@ def _pad(x: np.ndarray, length: int) -> np.ndarray:
     return np.concatenate([x, pad], axis=0)
 
 
-def _stack(items: List[Any]) -> Any:
-    return tree.map_structure(lambda *xs: np.stack(xs, axis=0), *items)
+def _zeros_for_missing(items: List[Any]) -> List[Any]:
+    """Replaces None entries by zeros shaped like the first present entry."""
+    ref = next(x for x in items if x is not None)
+    zeros = tree.map_structure(np.zeros_like, ref)
+    return [zeros if x is None else x for x in items]
+
+
+def _stack(items: List[Any], axis: int = 0) -> Any:
+    """Stacks same-structured items (arrays or dicts of arrays) along ``axis``."""
+    return tree.map_structure(lambda *xs: np.stack(xs, axis=axis), *items)
