@@ -29,7 +29,7 @@ from ray.rllib.utils.annotations import override
 from torch import nn
 
 from rllib_marl.envs.adapter import ACTION_MASK, AGENT_ID, OBS, STATE
-from rllib_marl.policies.nets import RunningMeanStd, mlp
+from rllib_marl.policies.nets import GRU, RunningMeanStd, mlp
 
 CRITIC_INPUTS = ("state", "state+obs", "obs")
 # Logit given to masked actions: far below any real logit, finite in fp32.
@@ -101,7 +101,7 @@ class ActorCriticModule(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
         if self._use_gru:
             gh = int(cfg["gru_hidden"])
             self.actor_encoder = mlp(actor_in, hidden, cfg["activation"])
-            self.gru = nn.GRU(hidden[-1] if hidden else actor_in, gh, batch_first=True)
+            self.gru = GRU(hidden[-1] if hidden else actor_in, gh, batch_first=True)
             self.pi = mlp(gh, [], out_dim=n_out, out_gain=0.01)
         else:
             self.pi = mlp(actor_in, hidden, cfg["activation"], out_dim=n_out, out_gain=0.01)

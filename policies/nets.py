@@ -70,3 +70,18 @@ class RunningMeanStd(nn.Module):
     def denormalize(self, x: torch.Tensor) -> torch.Tensor:
         mean, std = self.stats()
         return x * std + mean
+
+
+class GRU(nn.GRU):
+    """``nn.GRU`` that keeps its weights in one contiguous block on CUDA.
+
+    A copied module (RLlib's target networks are ``deepcopy``s) holds its GRU
+    weights in separate tensors; cuDNN then warns and compacts them on every call.
+    Re-flattening once in place (a no-op when already flat, skipped on CPU) avoids
+    that. Parameter names are ``nn.GRU``'s, so checkpoints are unchanged.
+    """
+
+    def forward(self, x, hx=None):
+        if x.is_cuda:
+            self.flatten_parameters()
+        return super().forward(x, hx)

@@ -36,7 +36,7 @@ from torch import nn
 
 from rllib_marl.envs.adapter import ACTION_MASK, AGENT_ID, OBS, STATE
 from rllib_marl.policies.mixers import QMixer, VDNMixer
-from rllib_marl.policies.nets import mlp
+from rllib_marl.policies.nets import GRU, mlp
 
 Q_VALUES = "q_values"
 MASKED_Q = -1e9
@@ -70,7 +70,7 @@ class _QNet(nn.Module):
         self.encoder = mlp(in_dim, hidden, activation)
         enc_out = hidden[-1] if hidden else in_dim
         if use_gru:
-            self.gru = nn.GRU(enc_out, gru_hidden, batch_first=True)
+            self.gru = GRU(enc_out, gru_hidden, batch_first=True)
             self.head = nn.Linear(gru_hidden, n_actions)
         else:
             self.head = nn.Linear(enc_out, n_actions)

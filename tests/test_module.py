@@ -123,3 +123,21 @@ def test_running_mean_std_tracks_targets():
     assert abs(mean - 20) < 0.5 and abs(std - 5) < 0.5
     x = torch.tensor([10.0, 20.0, 30.0])
     torch.testing.assert_close(rms.denormalize(rms.normalize(x)), x)
+
+
+def test_gru_is_a_drop_in_nn_gru():
+    """Our GRU (re-flattens its weights on CUDA) keeps nn.GRU's names and maths."""
+    import copy
+
+    from rllib_marl.policies.nets import GRU
+
+    torch.manual_seed(0)
+    ours = GRU(6, 5, batch_first=True)
+    ref = torch.nn.GRU(6, 5, batch_first=True)
+    assert list(ours.state_dict()) == list(ref.state_dict())
+    ref.load_state_dict(ours.state_dict())
+    x, h = torch.randn(3, 4, 6), torch.randn(1, 3, 5)
+    for net in (ours, copy.deepcopy(ours)):  # target networks are deep copies
+        out, h_out = net(x, h)
+        ref_out, ref_h = ref(x, h)
+        assert torch.allclose(out, ref_out) and torch.allclose(h_out, ref_h)
