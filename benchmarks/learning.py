@@ -45,6 +45,8 @@ VARIANTS = {
                                    "--num-envs-per-env-runner", "1"]),
     "ippo-rllib-runner": (IPPO, ["--set", "env_runners.sampler=rllib",
                                  "--num-envs-per-env-runner", "1"]),
+    # MAPPO with the agent-specific critic input of the MAPPO paper: state + own obs.
+    "mappo-state+obs": (MAPPO, ["--set", "model.critic_input=state+obs"]),
     "qmix": (QMIX, []),
     "vdn": (QMIX, ["--set", "training.mixer=vdn"]),
     "iql": (QMIX, ["--set", "training.mixer=none"]),

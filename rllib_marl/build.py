@@ -74,6 +74,17 @@ def build_algo_config(exp: ExperimentConfig, scale: ScaleConfig = ScaleConfig())
     if exp.spec.configure is not None:
         exp.spec.configure(config, exp, env, mapping)
     env.close()
+    if exp.evaluation.interval > 0:
+        ev = exp.evaluation
+        config.evaluation(
+            evaluation_interval=ev.interval,
+            evaluation_duration=ev.episodes,
+            evaluation_duration_unit="episodes",
+            evaluation_num_env_runners=0,  # the driver evaluates: no extra actors
+            # Our returns are averaged over this evaluation's episodes only.
+            evaluation_config={"explore": ev.explore,
+                               "metrics_num_episodes_for_smoothing": ev.episodes},
+        )
     config.callbacks(MarlMetricsCallback)
     config.debugging(seed=exp.seed)
     config.fault_tolerance(

@@ -12,6 +12,7 @@ optional)::
     stop: {env_steps: 300000}
     expected: {team_return: -60.0}
     checkpoint: {interval: 10}
+    evaluation: {interval: 25, episodes: 20, explore: false}
     tune: {...}                 # TuneConfig, used by --tune
     seed: 0
 
@@ -129,6 +130,23 @@ class CheckpointConfig:
 
 
 @dataclass
+class EvaluationConfig:
+    """Evaluation runs (RLlib's ``config.evaluation``), reported beside training.
+
+    Attributes:
+        interval: evaluate every this many iterations, and once more at the end
+            of the run (0 = no evaluation).
+        episodes: whole episodes per evaluation (their mean is reported).
+        explore: false = greedy actions (argmax for policies, no epsilon for
+            Q-learning); true = the training-time exploration.
+    """
+
+    interval: int = 0
+    episodes: int = 20
+    explore: bool = False
+
+
+@dataclass
 class SchedulerConfig:
     """A Tune trial scheduler.
 
@@ -185,6 +203,7 @@ class ExperimentConfig:
     stop: StopConfig = field(default_factory=StopConfig)
     expected: ExpectedConfig = field(default_factory=ExpectedConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     tune: Optional[TuneConfig] = None
     seed: int = 0
     name: str = ""
@@ -278,6 +297,10 @@ def parse_experiment(raw: Dict[str, Any], overrides: List[str] = ()) -> Experime
 
 
 def _check_numbers(exp: ExperimentConfig) -> None:
+    if exp.evaluation.interval < 0:
+        raise ConfigError("evaluation.interval", "must be >= 0 (0 = no evaluation)")
+    if exp.evaluation.episodes < 1:
+        raise ConfigError("evaluation.episodes", "must be >= 1")
     tr = exp.training_config()
     for name in ("train_batch_size", "minibatch_size", "num_epochs"):
         if hasattr(tr, name) and getattr(tr, name) < 1:

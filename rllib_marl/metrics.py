@@ -23,6 +23,8 @@ AGENT_RETURN = "agent_return_mean"
 EPISODE_LEN = "episode_len_mean"
 ENV_STEPS = "env_steps"
 CONVENTION = "team_return_convention"
+EVAL_TEAM_RETURN = "eval_team_return_mean"
+EVAL_AGENT_RETURN = "eval_agent_return_mean"
 
 
 class MarlMetricsCallback(RLlibCallback):
@@ -71,3 +73,13 @@ def lift_marl_metrics(result: Dict[str, Any], convention: str) -> None:
     result[AGENT_RETURN] = {k: float(v) for k, v in m.get(AGENT_RETURN, {}).items()}
     result[ENV_STEPS] = int(er.get("num_env_steps_sampled_lifetime", 0) or 0)
     result[CONVENTION] = convention
+    lift_eval_metrics(result)
+
+
+def lift_eval_metrics(result: Dict[str, Any]) -> None:
+    """Copies an evaluation's team / per-agent returns to the top level, if any."""
+    ev = (result.get("evaluation") or {}).get("env_runners", {}).get(MARL_KEY)
+    if not ev or TEAM_RETURN not in ev:
+        return
+    result[EVAL_TEAM_RETURN] = float(ev[TEAM_RETURN])
+    result[EVAL_AGENT_RETURN] = {k: float(v) for k, v in ev.get(AGENT_RETURN, {}).items()}

@@ -8,7 +8,15 @@ import math
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional
 
-from rllib_marl.metrics import AGENT_RETURN, CONVENTION, ENV_STEPS, EPISODE_LEN, TEAM_RETURN
+from rllib_marl.metrics import (
+    AGENT_RETURN,
+    CONVENTION,
+    ENV_STEPS,
+    EPISODE_LEN,
+    EVAL_AGENT_RETURN,
+    EVAL_TEAM_RETURN,
+    TEAM_RETURN,
+)
 
 MODULE_STATS = ("entropy", "mean_kl_loss", "vf_loss", "policy_loss", "vf_explained_var")
 
@@ -20,8 +28,22 @@ def _f(x) -> float:
         return float("nan")
 
 
-def progress_row(result: Dict[str, Any], wall_s: float) -> Dict[str, Any]:
-    """One flat row of the run's progress from an RLlib result dict."""
+def eval_columns(result: Dict[str, Any]) -> Dict[str, float]:
+    """``eval/team_return`` and ``eval/return/<agent>`` from a lifted result."""
+    if EVAL_TEAM_RETURN not in result:
+        return {}
+    cols = {"eval/team_return": _f(result[EVAL_TEAM_RETURN])}
+    for aid, r in sorted(result.get(EVAL_AGENT_RETURN, {}).items()):
+        cols[f"eval/return/{aid}"] = _f(r)
+    return cols
+
+
+def progress_row(result: Dict[str, Any], wall_s: float, evaluated: bool = False) -> Dict[str, Any]:
+    """One flat row of the run's progress from an RLlib result dict.
+
+    ``evaluated``: an evaluation ran in this iteration (RLlib repeats the last
+    evaluation's results in later results; only fresh ones become columns).
+    """
     row: Dict[str, Any] = {
         "iteration": int(result.get("training_iteration", 0)),
         "env_steps": int(result.get(ENV_STEPS, 0)),
@@ -37,6 +59,8 @@ def progress_row(result: Dict[str, Any], wall_s: float) -> Dict[str, Any]:
         for k in MODULE_STATS:
             if k in stats:
                 row[f"{mid}/{k}"] = _f(stats[k])
+    if evaluated:
+        row.update(eval_columns(result))
     return row
 
 
@@ -82,6 +106,18 @@ class ProgressLog:
             w.writeheader()
             w.writerows(self.rows)
 
+    def update_last(self, cols: Dict[str, Any]) -> None:
+        """Adds columns to the last row (e.g. the end-of-run evaluation)."""
+        if not self.rows:
+            return
+        self.rows[-1].update(cols)
+        self._write()
+        if self._tb is not None:
+            for k, v in cols.items():
+                if isinstance(v, (int, float)) and math.isfinite(v):
+                    self._tb.add_scalar(k, v, self.rows[-1]["env_steps"])
+            self._tb.flush()
+
     def close(self) -> None:
         if self._tb is not None:
             self._tb.close()
@@ -119,16 +155,24 @@ def _cell(c) -> str:
 def summary(result: Dict[str, Any], env_name: str, wall_s: float) -> str:
     """The end-of-run table: team return and per-agent returns."""
     conv = result.get(CONVENTION, "sum")
+    has_eval = EVAL_TEAM_RETURN in result
+    evals = result.get(EVAL_AGENT_RETURN, {})
     rows = [["team", _f(result.get(TEAM_RETURN))]]
+    if has_eval:
+        rows[0].append(_f(result[EVAL_TEAM_RETURN]))
     for aid, r in sorted(result.get(AGENT_RETURN, {}).items()):
-        rows.append([aid, _f(r)])
+        rows.append([aid, _f(r)] + ([_f(evals.get(aid))] if has_eval else []))
     head = (
         f"env {env_name} | {int(result.get(ENV_STEPS, 0)):,} env steps | "
         f"{int(result.get('training_iteration', 0))} iterations | {wall_s:,.0f} s\n"
         f"returns: env rewards per episode, mean over the last episodes; "
         f"team = {conv} over agents"
     )
-    return head + "\n" + format_table(["", "return"], rows)
+    cols = ["", "return"]
+    if has_eval:
+        cols.append("evaluation")
+        head += f"\nevaluation: {result.get('eval_note', '')}"
+    return head + "\n" + format_table(cols, rows)
 
 
 def plot_curve(rows: List[Dict[str, Any]], path: Path, title: str, convention: str) -> None:

@@ -183,7 +183,15 @@ def env_version(name: str) -> str:
 def run(plan: Plan, as_test: bool = False, quiet: bool = False, num_cpus: Optional[int] = None) -> int:
     """A single training run (the non-Tune path)."""
     from rllib_marl.build import build_algo_config
-    from rllib_marl.report import ProgressLog, plot_curve, progress_row, summary, write_json
+    from rllib_marl.metrics import EVAL_AGENT_RETURN, EVAL_TEAM_RETURN, lift_eval_metrics
+    from rllib_marl.report import (
+        ProgressLog,
+        eval_columns,
+        plot_curve,
+        progress_row,
+        summary,
+        write_json,
+    )
 
     exp, out = plan.exp, plan.out
     out.mkdir(parents=True, exist_ok=True)
@@ -209,26 +217,39 @@ def run(plan: Plan, as_test: bool = False, quiet: bool = False, num_cpus: Option
     t0 = time.time() - wall_offset
     result = None
     reason = None
+    ev = exp.evaluation
+    evaluated = False
     try:
         while reason is None:
             result = algo.train()
             wall = time.time() - t0
-            row = progress_row(result, wall)
+            it = int(result["training_iteration"])
+            evaluated = bool(ev.interval) and it % ev.interval == 0
+            row = progress_row(result, wall, evaluated=evaluated)
             log.add(row)
-            it = row["iteration"]
             if not quiet:
                 agents = " ".join(
                     f"{k[7:]} {v:.2f}" for k, v in row.items() if k.startswith("return/")
                 )
+                ev_text = (f" | evaluation {row['eval/team_return']:.2f}"
+                           if "eval/team_return" in row else "")
                 print(
                     f"iter {it:4d} | env steps {row['env_steps']:>9,} | team return "
-                    f"{row['team_return']:9.2f} | {agents} | {wall:7.1f} s",
+                    f"{row['team_return']:9.2f} | {agents} | {wall:7.1f} s{ev_text}",
                     flush=True,
                 )
             reason = _stop_reached(exp, result, wall)
             if exp.checkpoint.interval and it % exp.checkpoint.interval == 0 and reason is None:
                 _save(algo, out, f"iter_{it:06d}", it, exp.checkpoint.keep)
         wall = time.time() - t0
+        if ev.interval and not evaluated:  # evaluate the final weights too
+            result["evaluation"] = algo.evaluate()
+            lift_eval_metrics(result)
+            log.update_last(eval_columns(result))
+        if ev.interval:
+            result["eval_note"] = (
+                f"{ev.episodes} episodes, {'exploring' if ev.explore else 'greedy'}, "
+                f"after the last iteration")
         final = _save(algo, out, FINAL, int(result["training_iteration"]), exp.checkpoint.keep)
     finally:
         log.close()
@@ -253,6 +274,10 @@ def run(plan: Plan, as_test: bool = False, quiet: bool = False, num_cpus: Option
         "team_return": team,
         "team_return_convention": conv,
         "agent_returns": result.get("agent_return_mean", {}),
+        "eval_team_return": result.get(EVAL_TEAM_RETURN),
+        "eval_agent_returns": result.get(EVAL_AGENT_RETURN),
+        "eval_episodes": ev.episodes if ev.interval else None,
+        "eval_explore": ev.explore if ev.interval else None,
         "expected_team_return": expected,
         "checkpoint": str(final),
     }

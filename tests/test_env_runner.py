@@ -12,6 +12,7 @@ import tree
 from ray.rllib.connectors.connector_v2 import ConnectorV2
 from ray.rllib.core.columns import Columns
 from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
+from ray.rllib.env.multi_agent_episode import MultiAgentEpisode
 from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED
 
 from rllib_marl.build import build_algo_config
@@ -123,6 +124,24 @@ def test_chunks_continue_across_sample_calls():
     assert total >= 200
 
 
+def test_episode_consistency_is_checked_when_handed_out():
+    """The per-step validate() is deferred, not dropped: handed-out episodes carry
+    RLlib's own method again, and a broken episode is caught at hand-out."""
+    import pickle
+
+    runner = make_runner(RANDOM_DONE, "fast", num_envs=2)
+    eps = runner.sample(num_timesteps=30)
+    for e in eps:
+        assert type(e) is MultiAgentEpisode
+        pickle.loads(pickle.dumps(e)).validate()
+    # Corrupt an ongoing episode: one reward too many for one agent.
+    broken = next(e for e in runner._ongoing_episodes if e.agent_episodes)
+    sa = next(iter(broken.agent_episodes.values()))
+    sa.rewards.append(0.0)
+    with pytest.raises(AssertionError):
+        runner.sample(num_timesteps=30)
+
+
 def test_masked_actions_are_never_taken():
     for kwargs in ({"explore": True}, {"explore": False}, {"random_actions": True}):
         runner = make_runner(RANDOM_DONE, "fast")
@@ -195,11 +214,16 @@ def test_remote_runner_is_restarted_after_a_crash(ray_local, tmp_path):
     cfg = {"algorithm": "mappo",
            "env": {"name": "fixture_envs:flaky", "kwargs": {"fail_at": 20, "marker": str(marker)}},
            "training": {"train_batch_size": 100, "minibatch_size": 50, "num_epochs": 1},
-           "stop": {"iterations": 4}}
+           # RLlib brings the restarted runner back after its restart delay and
+           # health probe (5-15 s here), so stop on env steps it must sample after
+           # the crash (one iteration samples ~100), with a time cap instead of a
+           # fixed number of iterations.
+           "stop": {"env_steps": 400, "time_s": 120}}
     path = tmp_path / "cfg.yaml"
     path.write_text(yaml.safe_dump(cfg))
     assert train.main(["--config", str(path), "--num-env-runners", "1",
                        "--output", str(tmp_path / "run"), "--quiet"]) == 0
     assert marker.exists(), "the env never crashed: the test tested nothing"
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
-    assert summary["iterations"] == 4 and np.isfinite(summary["team_return"])
+    assert summary["env_steps"] >= 400, summary["stop_reason"]
+    assert np.isfinite(summary["team_return"])

@@ -1,5 +1,6 @@
 """Smoke tests: every tuned example and the main options run end to end."""
 
+import csv
 import json
 from pathlib import Path
 
@@ -75,6 +76,26 @@ def _weights(run_dir):
     path = run_dir / "checkpoints" / "final" / "learner_group" / "learner" / "rl_module"
     mod = RLModule.from_checkpoint(path)
     return {k: v.detach().numpy().copy() for k, v in mod["shared"].state_dict().items()}
+
+
+@pytest.mark.parametrize("algorithm", ["mappo", "qmix"])
+def test_evaluation_columns_and_summary(ray_local, tmp_path, algorithm):
+    """Greedy evaluation every 2 iterations and once more after the last one."""
+    data = {"algorithm": algorithm, "env": SPREAD, "evaluation": {"interval": 2, "episodes": 3},
+            "stop": {"iterations": 3}}
+    small = SMALL["qmix" if algorithm == "qmix" else "ppo"][:-1]
+    args = ["--config", write_cfg(tmp_path, data)] + [a for s in small for a in ("--set", s)]
+    assert run_cli(tmp_path / "run", *args) == 0
+    with open(tmp_path / "run" / "progress.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["eval/team_return"] != "" for r in rows] == [False, True, True]
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert np.isfinite(summary["eval_team_return"])
+    assert summary["eval_team_return"] == pytest.approx(float(rows[-1]["eval/team_return"]))
+    assert set(summary["eval_agent_returns"]) == set(summary["agent_returns"])
+    # 2 agents, team = sum: the team return is the sum of the agents' returns.
+    assert summary["eval_team_return"] == pytest.approx(sum(summary["eval_agent_returns"].values()))
+    assert summary["eval_episodes"] == 3 and summary["eval_explore"] is False
 
 
 def test_same_seed_same_run_with_zero_env_runners(ray_local, tmp_path):
