@@ -16,9 +16,7 @@ loop (``_sample`` and ``_reset_envs``). Per loop iteration it
 2. samples actions from the module's action distribution (or takes the actions
    the module emitted, e.g. epsilon-greedy Q-learning);
 3. steps each sub-env and appends the step to its ``MultiAgentEpisode``
-   (``add_env_step``; the episode's consistency check runs once when the
-   episode is handed out rather than on every step), resetting a finished
-   sub-env at once;
+   (``add_env_step``), resetting a finished sub-env at once;
 4. numpy-converts each finished episode exactly once.
 
 Metrics are counted locally and logged once per ``sample()`` call. Everything
@@ -92,34 +90,6 @@ def _to_numpy(struct: Any) -> Any:
     )
 
 
-class _UncheckedEpisode(MultiAgentEpisode):
-    """A ``MultiAgentEpisode`` whose ``validate()`` waits (see ``_defer_validation``)."""
-
-    __slots__ = ()
-
-    def validate(self) -> None:
-        return None
-
-
-def _defer_validation(episode: MultiAgentEpisode) -> None:
-    """Turns off ``episode``'s per-step ``validate()`` while we sample into it.
-
-    ``MultiAgentEpisode.add_env_step`` re-checks every agent's column lengths on
-    every step. Lengths only grow, one entry per column per step, so a mismatch
-    never heals: checking once when the episode is handed out (``_validated``)
-    catches the same errors. The episode's class is switched to a layout-identical
-    subclass for as long as it is being sampled into.
-    """
-    episode.__class__ = _UncheckedEpisode
-
-
-def _validated(episode: MultiAgentEpisode) -> MultiAgentEpisode:
-    """Makes ``episode`` a plain ``MultiAgentEpisode`` again and validates it once."""
-    episode.__class__ = MultiAgentEpisode
-    episode.validate()
-    return episode
-
-
 def _overrides(cb: Any, name: str) -> bool:
     return getattr(type(cb), name, None) is not getattr(RLlibCallback, name, None)
 
@@ -191,7 +161,6 @@ class FastMultiAgentEnvRunner(MultiAgentEnvRunner):
 
     def _reset_sub_env(self, i: int, episodes: List[MultiAgentEpisode], seed: Optional[int]):
         obs, infos = self.env.envs[i].reset(seed=seed)
-        _defer_validation(episodes[i])
         episodes[i].add_env_reset(observations=obs, infos=infos)
         self._to_act[i] = dict(obs)
         self._rnn_state[i] = {}
@@ -223,8 +192,6 @@ class FastMultiAgentEnvRunner(MultiAgentEnvRunner):
 
         by_agent_steps = self.config.count_steps_by != "env_steps"
         episodes = self._ongoing_episodes
-        for episode in episodes:
-            _defer_validation(episode)
         done: List[MultiAgentEpisode] = []
         env_ts = agent_ts = 0
         agent_counts: Dict[Any, int] = defaultdict(int)
@@ -288,7 +255,6 @@ class FastMultiAgentEnvRunner(MultiAgentEnvRunner):
                 if episode.is_done:
                     self._make_on_episode_callback("on_episode_end", i, episodes)
                     self._prune_zero_len_sa_episodes(episode)
-                    _validated(episode)
                     # 4. Numpy-convert each finished episode exactly once.
                     if self.episodes_to_numpy:
                         episode.to_numpy()
@@ -311,8 +277,6 @@ class FastMultiAgentEnvRunner(MultiAgentEnvRunner):
             return done
         # Cut the ongoing episodes: return the chunks, keep sampling into the rest.
         chunks = []
-        for eps in self._ongoing_episodes:
-            _validated(eps)
         continuations = [
             eps.cut(len_lookback_buffer=self.config.episode_lookback_horizon)
             for eps in self._ongoing_episodes
