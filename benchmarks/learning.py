@@ -70,9 +70,12 @@ def run_ours(algo: str, seed: int, env_steps: int, out: Path) -> None:
         rows = list(csv.DictReader(f))
         w = csv.writer(g)
         agents = sorted(k for k in rows[0] if k.startswith("return/"))
-        w.writerow(["env_steps", "wall_s", "team_return", *agents])
+        # Greedy evaluation columns (empty where no evaluation ran), if configured.
+        evals = [k for k in rows[-1] if k.startswith("eval/")]
+        w.writerow(["env_steps", "wall_s", "team_return", *agents, *evals])
         for r in rows:
-            w.writerow([r["env_steps"], r["wall_s"], r["team_return"], *(r[a] for a in agents)])
+            w.writerow([r["env_steps"], r["wall_s"], r["team_return"], *(r[a] for a in agents),
+                        *(r.get(k, "") for k in evals)])
 
 
 def run_stock(seed: int, env_steps: int, out: Path) -> None:
@@ -123,7 +126,7 @@ def random_play(episodes: int = 1000) -> tuple:
 
 def _load(path: Path):
     with path.open() as f:
-        return [{k: float(v) for k, v in r.items()} for r in csv.DictReader(f)]
+        return [{k: float(v) if v != "" else math.nan for k, v in r.items()} for r in csv.DictReader(f)]
 
 
 def _at(rows, steps):
@@ -156,6 +159,40 @@ def _fmt(vals):
     if len(vals) == 1:
         return f"{vals[0]:.1f}"
     return f"{statistics.mean(vals):.1f} ± {statistics.stdev(vals):.1f}"
+
+
+def _eval_at(rows, steps, key="eval/team_return"):
+    """The evaluation logged at the first evaluated point at or past ``steps``
+    (within one 20k window), or None."""
+    for r in rows:
+        if r["env_steps"] >= steps and not math.isnan(r.get(key, math.nan)):
+            return r[key] if r["env_steps"] < steps + SMOOTH else None
+    return None
+
+
+def _eval_table(runs) -> list:
+    """Greedy evaluation (the tuned examples' ``evaluation`` block) per checkpoint."""
+    evaluated = {a: s for a, s in runs.items()
+                 if any("eval/team_return" in r for rows in s.values() for r in rows[-1:])}
+    if not evaluated:
+        return []
+    lines = [
+        "",
+        "Evaluation (`evaluation` block of the tuned examples: 50 episodes, greedy actions, "
+        "no training in between; start states fixed per seed): team return, mean ± std over seeds.",
+        "",
+        "| algorithm | seeds | " + " | ".join(f"evaluation @ {c // 1000}k" for c in CHECKPOINTS)
+        + f" | per-agent evaluation @ {MAIN // 1000}k |",
+        "|---|---|" + "---|" * len(CHECKPOINTS) + "---|",
+    ]
+    for algo, seeds in sorted(evaluated.items()):
+        cells = [_fmt([_eval_at(r, c) for r in seeds.values()]) for c in CHECKPOINTS]
+        agents = sorted({k for r in seeds.values() for k in r[-1] if k.startswith("eval/return/")})
+        per = ", ".join(f"{a[12:]} {_fmt([_eval_at(r, MAIN, a) for r in seeds.values()])}"
+                        for a in agents)
+        lines.append(f"| {algo} | {','.join(map(str, sorted(seeds)))} | " + " | ".join(cells)
+                     + f" | {per} |")
+    return lines
 
 
 def report(out: Path, docs: Path) -> str:
@@ -197,6 +234,7 @@ def report(out: Path, docs: Path) -> str:
     cells = [""] * len(CHECKPOINTS)
     cells[at_main] = f"{rmean:.1f} ± {rse:.1f} (s.e.)"
     lines.append("| random play | 1000 episodes | " + " | ".join(cells) + " | | | |")
+    lines += _eval_table(runs)
     table = "\n".join(lines)
 
     import matplotlib

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import statistics
 import sys
 from pathlib import Path
 
@@ -35,7 +34,11 @@ def greedy_return(game: str, mixer: str, seed: int, protocol: str) -> float:
     from rllib_marl.build import build_algo_config
     from rllib_marl.config import ScaleConfig, load_experiment
 
-    overrides = [f"training.mixer={mixer}", f"seed={seed}"]
+    from rllib_marl.metrics import EVAL_TEAM_RETURN, lift_eval_metrics
+
+    # Greedy evaluation of 8 episodes after training (RLlib's evaluation).
+    overrides = [f"training.mixer={mixer}", f"seed={seed}",
+                 "evaluation.interval=100000", "evaluation.episodes=8"]
     if protocol == "uniform":
         overrides += ["training.epsilon_start=1.0", "training.epsilon_end=1.0"]
     exp = load_experiment(ROOT / "tuned_examples" / "qmix" / f"{game}.yaml", overrides)
@@ -45,12 +48,11 @@ def greedy_return(game: str, mixer: str, seed: int, protocol: str) -> float:
         steps = 0
         while steps < exp.stop.env_steps:
             steps = algo.train()["env_steps"]
-        eps = algo.env_runner.sample(num_episodes=8, explore=False)
-        returns = [sum(sa.get_return() for sa in e.agent_episodes.values()) / len(e.agent_episodes)
-                   for e in eps]
+        result = {"evaluation": algo.evaluate()}
     finally:
         algo.stop()
-    return statistics.mean(returns)
+    lift_eval_metrics(result)
+    return result[EVAL_TEAM_RETURN]
 
 
 def main() -> int:
