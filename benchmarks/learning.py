@@ -48,6 +48,8 @@ VARIANTS = {
     # MAPPO with the agent-specific critic input of the MAPPO paper: state + own obs.
     "mappo-state+obs": (MAPPO, ["--set", "model.critic_input=state+obs"]),
     "qmix": (QMIX, []),
+    # QMIX with two updates per sampled episode instead of one (replay ratio x2).
+    "qmix-2x-updates": (QMIX, ["--set", "training.env_steps_per_update=12"]),
     "vdn": (QMIX, ["--set", "training.mixer=vdn"]),
     "iql": (QMIX, ["--set", "training.mixer=none"]),
 }

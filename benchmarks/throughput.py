@@ -225,7 +225,8 @@ def _run_child(opts: dict, repeats: int) -> dict:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--rows", default="", help="comma-separated substrings: only matching rows")
+    p.add_argument("--rows", default="",
+                   help="substrings separated by ';' (row names contain commas): only matching rows")
     p.add_argument("--scaling", action="store_true", help="also the runners x envs table")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -239,7 +240,7 @@ def main() -> int:
     print(f"# {platform.node()} | {os.cpu_count()} CPUs | torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads | {time.strftime('%Y-%m-%d %H:%M')} | "
           f"median of {args.repeats} timed calls after 1 warm-up; {BATCH} env steps per call\n")
-    wanted = [s.strip() for s in args.rows.split(",") if s.strip()]
+    wanted = [s.strip() for s in args.rows.split(";") if s.strip()]
     results = {}
     for name, (kind, opts) in ROWS.items():
         if wanted and not any(w in name for w in wanted):
