@@ -47,6 +47,8 @@ VARIANTS = {
                                  "--num-envs-per-env-runner", "1"]),
     # MAPPO with the agent-specific critic input of the MAPPO paper: state + own obs.
     "mappo-state+obs": (MAPPO, ["--set", "model.critic_input=state+obs"]),
+    # MAPPO with GAE lambda 1.0 (stock RLlib PPO's default) instead of 0.95.
+    "mappo-lambda1": (MAPPO, ["--set", "training.lambda=1.0"]),
     "qmix": (QMIX, []),
     # QMIX with one update per sampled episode (PyMARL's ratio; the tuned example
     # makes two).
