@@ -22,10 +22,11 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+from child import emit, run_child
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = {
@@ -87,16 +88,6 @@ def measure(algorithm: str, gpus: float, runners: int, envs: int, repeats: int) 
     }
 
 
-def _run_child(opts: dict) -> dict:
-    cmd = [sys.executable, __file__, "--child", json.dumps(opts)]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
-    for line in proc.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return json.loads(line[7:])
-    raise RuntimeError(f"{opts} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
-
-
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--algorithms", default="mappo,qmix")
@@ -107,7 +98,7 @@ def main() -> int:
     args = p.parse_args()
     if args.child:
         opts = json.loads(args.child)
-        print("RESULT " + json.dumps(measure(**opts)), flush=True)
+        emit(measure(**opts))
         return 0
 
     import platform
@@ -129,7 +120,7 @@ def main() -> int:
             if gpus and not cuda:
                 print(f"| {algorithm} | {label} | (skipped: torch sees no CUDA device) | | | | |")
                 continue
-            r = _run_child({"algorithm": algorithm, "gpus": gpus, "runners": args.num_env_runners,
+            r = run_child(__file__, {"algorithm": algorithm, "gpus": gpus, "runners": args.num_env_runners,
                             "envs": args.num_envs_per_env_runner, "repeats": args.repeats})
             cpu_rate = r["steps_per_s"] if not gpus else cpu_rate
             ratio = f"{r['steps_per_s'] / cpu_rate:.2f}x" if gpus and cpu_rate else ""

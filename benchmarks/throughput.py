@@ -28,10 +28,11 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+from child import emit, run_child
 
 ROOT = Path(__file__).resolve().parent.parent
 MAPPO = ROOT / "tuned_examples" / "mappo" / "simple_spread.yaml"
@@ -206,20 +207,12 @@ def _child(args) -> int:
         result = {"steps_per_s": measure_train(args.repeats, **opts)}
     else:
         result = measure_scaling(args.repeats, **opts)
-    print("RESULT " + json.dumps(result), flush=True)
+    emit(result)
     return 0
 
 
 def _run_child(opts: dict, repeats: int) -> dict:
-    cmd = [sys.executable, __file__, "--child", json.dumps(opts), "--repeats", str(repeats)]
-    # Library defaults, as a user runs it: torch uses all cores in the driver (the
-    # learner with num_learners=0), Ray gives remote env runners one thread each.
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "benchmarks")]))
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
-    for line in proc.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return json.loads(line[7:])
-    raise RuntimeError(f"{opts} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
+    return run_child(__file__, opts, ["--repeats", str(repeats)])
 
 
 def main() -> int:
