@@ -12,13 +12,15 @@ Rows, all measured in one run on one machine, each in its own process:
   steps per iteration, 10 epochs, minibatch 500, one shared policy): stock RLlib
   PPO and our MAPPO.
 
-Each figure is the median over ``--repeats`` timed calls after one warm-up call.
-Ratios are taken between rows of the same run. ``--scaling`` adds the table of
+Each measurement is the median over ``--repeats`` timed calls after one warm-up
+call. The rows are measured ``--rounds`` times, round-robin, because the speed of
+a shared machine drifts by tens of percent over minutes: each figure is the
+median over rounds, each ratio the median of the ratios within a round. ``--scaling`` adds the table of
 our runner over ``num_env_runners`` 0/1/2 x ``num_envs_per_env_runner`` 1/4/16
 (sampling alone, env steps/s summed over runners, resident memory per runner).
 
 Usage:
-    python benchmarks/throughput.py               # main table (~4 min on 2 cores)
+    python benchmarks/throughput.py               # main table, 3 rounds (4-10 min per round)
     python benchmarks/throughput.py --scaling     # plus the scaling table
 """
 
@@ -217,7 +219,9 @@ def _run_child(opts: dict, repeats: int) -> dict:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--repeats", type=int, default=5, help="timed calls per measurement")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="measure every row this many times, round-robin; medians over rounds")
     p.add_argument("--rows", default="",
                    help="substrings separated by ';' (row names contain commas): only matching rows")
     p.add_argument("--scaling", action="store_true", help="also the runners x envs table")
@@ -232,25 +236,44 @@ def main() -> int:
 
     print(f"# {platform.node()} | {os.cpu_count()} CPUs | torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads | {time.strftime('%Y-%m-%d %H:%M')} | "
-          f"median of {args.repeats} timed calls after 1 warm-up; {BATCH} env steps per call\n")
+          f"median of {args.repeats} timed calls after 1 warm-up; {BATCH} env steps per call; "
+          f"{args.rounds} rounds, medians over rounds (ratios within each round)\n")
     wanted = [s.strip() for s in args.rows.split(";") if s.strip()]
-    results = {}
-    for name, (kind, opts) in ROWS.items():
-        if wanted and not any(w in name for w in wanted):
-            continue
-        results[name] = _run_child({"kind": kind, **opts}, args.repeats)["steps_per_s"]
-        print(f"  measured {name}: {results[name]:,.0f} env steps/s", file=sys.stderr, flush=True)
+    rows = [(n, k, o) for n, (k, o) in ROWS.items() if not wanted or any(w in n for w in wanted)]
+    # Rounds: every selected row once per round, in table order, so that a machine
+    # that speeds up or slows down during the run moves all rows alike. Ratios are
+    # taken within a round and their median over rounds is reported.
+    per_round: list = []
+    for rnd in range(args.rounds):
+        got = {}
+        for name, kind, opts in rows:
+            got[name] = _run_child({"kind": kind, **opts}, args.repeats)["steps_per_s"]
+            print(f"  round {rnd + 1}/{args.rounds}: {name}: {got[name]:,.0f} env steps/s",
+                  file=sys.stderr, flush=True)
+        per_round.append(got)
 
-    raw = results.get("raw env (PettingZoo, random actions)")
-    ref_sample = results.get("sample: stock RLlib runner, 1 env")
-    ref_train = results.get("train: stock RLlib PPO, 1 env")  # QMIX's ratio is for scale only
+    def ratio(name: str, ref: str):
+        if ref not in per_round[0]:
+            return None
+        return statistics.median(r[name] / r[ref] for r in per_round)
+
+    raw_name = "raw env (PettingZoo, random actions)"
     print("| row | env steps/s | vs raw env | vs stock (same kind, 1 env) |")
     print("|---|---|---|---|")
-    for name, rate in results.items():
-        ref = ref_train if name.startswith("train") else ref_sample if name.startswith("sample") else None
-        vs_raw = f"{rate / raw:.0%}" if raw else ""
-        vs_ref = f"{rate / ref:.2f}x" if ref else ""
-        print(f"| {name} | {rate:,.0f} | {vs_raw} | {vs_ref} |")
+    for name, _, _ in rows:
+        rate = statistics.median(r[name] for r in per_round)
+        # QMIX's ratio to stock PPO is for scale only.
+        ref = ("train: stock RLlib PPO, 1 env" if name.startswith("train")
+               else "sample: stock RLlib runner, 1 env" if name.startswith("sample") else None)
+        vs_raw, vs_ref = ratio(name, raw_name), ratio(name, ref) if ref else None
+        print(f"| {name} | {rate:,.0f} | {'' if vs_raw is None else f'{vs_raw:.0%}'} | "
+              f"{'' if vs_ref is None else f'{vs_ref:.2f}x'} |")
+    if args.rounds > 1:
+        print("\nPer round (env steps/s):\n")
+        print("| row | " + " | ".join(f"round {i + 1}" for i in range(args.rounds)) + " |")
+        print("|---|" + "---|" * args.rounds)
+        for name, _, _ in rows:
+            print(f"| {name} | " + " | ".join(f"{r[name]:,.0f}" for r in per_round) + " |")
 
     if args.scaling:
         print("\nOur runner alone (sampling, no training); env steps/s summed over runners, "

@@ -19,7 +19,10 @@ loop (``_sample`` and ``_reset_envs``). Per loop iteration it
    (``add_env_step``), resetting a finished sub-env at once;
 4. numpy-converts each finished episode exactly once.
 
-Metrics are counted locally and logged once per ``sample()`` call. Everything
+Metrics are counted locally and logged once per ``sample()`` call. Objects alive
+when the first runner of a process is built (Ray, torch, env, module) are frozen
+out of Python's cyclic garbage collector, so its full collections stop rescanning
+them (``_freeze_long_lived_objects``). Everything
 else is inherited unchanged: env and module construction, weight sync,
 ``get_state``/``set_state``, episode metrics, callbacks, restarts. Episodes are
 the same ``MultiAgentEpisode`` objects the stock runner returns (same
@@ -36,6 +39,7 @@ life, so nothing a connector does is silently skipped.
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections import defaultdict
@@ -90,6 +94,27 @@ def _to_numpy(struct: Any) -> Any:
     )
 
 
+_gc_frozen = False
+
+
+def _freeze_long_lived_objects() -> None:
+    """Moves every object alive now out of the cyclic garbage collector's reach,
+    once per process.
+
+    When a runner is built, the process already holds what lives as long as it
+    does: Ray, torch, RLlib, the env and the module (hundreds of thousands of
+    objects). Python's full (generation-2) collections, triggered every few
+    ``sample()`` calls by the episodes sampling allocates, would scan all of them:
+    about 0.25 s per collection here, 2-3% of sampling time. Frozen, they are no
+    longer scanned; what sampling allocates is collected as before.
+    """
+    global _gc_frozen
+    if not _gc_frozen:
+        gc.collect()
+        gc.freeze()
+        _gc_frozen = True
+
+
 def _overrides(cb: Any, name: str) -> bool:
     return getattr(type(cb), name, None) is not getattr(RLlibCallback, name, None)
 
@@ -123,6 +148,8 @@ class FastMultiAgentEnvRunner(MultiAgentEnvRunner):
         self._call_on_step = bool(cfg.callbacks_on_episode_step) or any(
             _overrides(cb, "on_episode_step") for cb in self._callbacks
         )
+        if self._fast:
+            _freeze_long_lived_objects()
 
     # ----- module -------------------------------------------------------------------
 
