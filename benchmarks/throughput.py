@@ -15,9 +15,10 @@ Rows, all measured in one run on one machine, each in its own process:
 Each measurement is the median over ``--repeats`` timed calls after one warm-up
 call. The rows are measured ``--rounds`` times, round-robin, because the speed of
 a shared machine drifts by tens of percent over minutes: each figure is the
-median over rounds, each ratio the median of the ratios within a round. ``--scaling`` adds the table of
-our runner over ``num_env_runners`` 0/1/2 x ``num_envs_per_env_runner`` 1/4/16
-(sampling alone, env steps/s summed over runners, resident memory per runner).
+median over rounds, each ratio the median of the ratios within a round.
+``--scaling`` adds the table of our runner over ``num_env_runners`` 0/1/2 x
+``num_envs_per_env_runner`` 1/4/16 (sampling alone, env steps/s summed over
+runners, resident memory per runner; one round).
 
 Usage:
     python benchmarks/throughput.py               # main table, 3 rounds (4-10 min per round)
