@@ -172,12 +172,13 @@ def measure_train(repeats: int, who: str, envs: int) -> float:
     return rate
 
 
-def measure_scaling(repeats: int, runners: int, envs: int) -> dict:
-    """Our runner alone: env steps/s summed over runners, RSS per runner (MB)."""
+def measure_scaling(repeats: int, runners: int, envs: int, who: str = "ours") -> dict:
+    """One runner layout, sampling alone: env steps/s summed over runners, RSS per
+    runner (MB). ``who``: our runner with MAPPO's module, or stock RLlib PPO's."""
     import ray
 
     ray.init(num_cpus=max(2, runners + 1), include_dashboard=False, logging_level="ERROR")
-    config = _ours_config(envs, runners=runners)
+    config = _stock_config(envs, runners) if who == "stock" else _ours_config(envs, runners=runners)
     algo = config.build_algo()
     group = algo.env_runner_group
     per_runner = max(BATCH // max(runners, 1), envs)
@@ -197,6 +198,27 @@ def measure_scaling(repeats: int, runners: int, envs: int) -> dict:
         rss = group.foreach_env_runner(lambda r: _rss_mb(), local_env_runner=False)
     algo.stop()
     return {"steps_per_s": rate, "rss_mb": statistics.mean(rss)}
+
+
+def _int_list(text: str) -> list:
+    return [int(x) for x in text.split(",") if x.strip()]
+
+
+def print_scaling(args) -> None:
+    """The runners x sub-envs table (one round), ours, then stock if asked."""
+    grid_envs = _int_list(args.envs)
+    print("\nSampling alone (no training); env steps/s summed over runners, "
+          "resident memory per runner process (MB).\n")
+    print("| runner | num_env_runners | " + " | ".join(f"{e} envs: steps/s, RSS" for e in grid_envs) + " |")
+    print("|---|---|" + "---|" * len(grid_envs))
+    for who in ("ours", "stock") if args.stock_scaling else ("ours",):
+        for runners in _int_list(args.runners):
+            cells = []
+            for envs in grid_envs:
+                r = _run_child({"kind": "scaling", "who": who, "runners": runners, "envs": envs}, args.repeats)
+                cells.append(f"{r['steps_per_s']:,.0f}, {r['rss_mb']:.0f} MB")
+                print(f"  measured {who}: {runners} runners x {envs} envs", file=sys.stderr, flush=True)
+            print(f"| {who} | {runners} | " + " | ".join(cells) + " |", flush=True)
 
 
 def _child(args) -> int:
@@ -224,8 +246,13 @@ def main() -> int:
     p.add_argument("--rounds", type=int, default=3,
                    help="measure every row this many times, round-robin; medians over rounds")
     p.add_argument("--rows", default="",
-                   help="substrings separated by ';' (row names contain commas): only matching rows")
+                   help="substrings separated by ';' (row names contain commas): only matching "
+                        "rows; one that matches nothing (e.g. 'none') skips the main table")
     p.add_argument("--scaling", action="store_true", help="also the runners x envs table")
+    p.add_argument("--runners", default="0,1,2", help="scaling table: num_env_runners values")
+    p.add_argument("--envs", default="1,4,16", help="scaling table: num_envs_per_env_runner values")
+    p.add_argument("--stock-scaling", action="store_true",
+                   help="scaling table: also stock RLlib PPO's runner at the same layouts")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
@@ -259,6 +286,10 @@ def main() -> int:
         return statistics.median(r[name] / r[ref] for r in per_round)
 
     raw_name = "raw env (PettingZoo, random actions)"
+    if not rows:  # e.g. --rows none --scaling: the scaling table alone
+        if args.scaling:
+            print_scaling(args)
+        return 0
     print("| row | env steps/s | vs raw env | vs stock (same kind, 1 env) |")
     print("|---|---|---|---|")
     for name, _, _ in rows:
@@ -277,18 +308,7 @@ def main() -> int:
             print(f"| {name} | " + " | ".join(f"{r[name]:,.0f}" for r in per_round) + " |")
 
     if args.scaling:
-        print("\nOur runner alone (sampling, no training); env steps/s summed over runners, "
-              "resident memory per runner process (MB).\n")
-        grid_envs = (1, 4, 16)
-        print("| num_env_runners | " + " | ".join(f"{e} envs: steps/s, RSS" for e in grid_envs) + " |")
-        print("|---|" + "---|" * len(grid_envs))
-        for runners in (0, 1, 2):
-            cells = []
-            for envs in grid_envs:
-                r = _run_child({"kind": "scaling", "runners": runners, "envs": envs}, args.repeats)
-                cells.append(f"{r['steps_per_s']:,.0f}, {r['rss_mb']:.0f} MB")
-                print(f"  measured {runners} runners x {envs} envs", file=sys.stderr, flush=True)
-            print(f"| {runners} | " + " | ".join(cells) + " |", flush=True)
+        print_scaling(args)
     return 0
 
 

@@ -126,6 +126,15 @@ class FastMultiAgentEnvRunner(MultiAgentEnvRunner):
     See the module docstring for what it changes and what it keeps.
     """
 
+    #: torch threads while sampling, restored afterwards. A forward pass over a
+    #: few dozen rows gains nothing from splitting across threads: on a 16-CPU
+    #: machine the local runner sampled 1.09x faster with one thread than with
+    #: all 16 (median of 10 paired rounds; 1.01x on 2 CPUs). Remote runners get
+    #: one thread from Ray anyway (one CPU each); this gives the local runner
+    #: (``num_env_runners=0``, evaluation in the driver) the same, while the
+    #: learner in the same process keeps all of them.
+    inference_threads: int = 1
+
     def __init__(self, config, **kwargs):
         super().__init__(config=config, **kwargs)
         cfg = self.config
@@ -212,6 +221,16 @@ class FastMultiAgentEnvRunner(MultiAgentEnvRunner):
                 random_actions=random_actions,
                 force_reset=force_reset,
             )
+        threads = torch.get_num_threads()
+        if threads != self.inference_threads:
+            torch.set_num_threads(self.inference_threads)
+        try:
+            return self._sample_fast(num_timesteps, num_episodes, explore, random_actions, force_reset)
+        finally:
+            if threads != self.inference_threads:
+                torch.set_num_threads(threads)
+
+    def _sample_fast(self, num_timesteps, num_episodes, explore, random_actions, force_reset):
         if force_reset or num_episodes is not None or self._needs_initial_reset:
             self._reset_envs_and_episodes(explore)
         if num_episodes is not None:

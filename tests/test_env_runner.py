@@ -148,6 +148,27 @@ def test_explore_samples_and_logp_matches_distribution():
     assert len(set(acts.tolist())) > 1  # stochastic, not greedy
 
 
+def test_inference_runs_on_one_thread_and_the_setting_is_restored():
+    runner = make_runner(SPREAD, "fast")
+    module = runner.module["shared"]
+    seen = []
+    forward = module._forward_exploration
+
+    def spy(batch, **kw):
+        seen.append(torch.get_num_threads())
+        return forward(batch, **kw)
+
+    module._forward_exploration = spy
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        runner.sample(num_timesteps=20, explore=True)
+        assert seen and set(seen) == {FastMultiAgentEnvRunner.inference_threads}
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_seeded_runs_repeat_and_seeds_differ():
     def first_obs(seed):
         r = make_runner(SPREAD, "fast", seed=seed)
