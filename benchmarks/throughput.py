@@ -92,7 +92,8 @@ def _timed(fn, repeats: int) -> float:
     return statistics.median(rates)
 
 
-def measure_raw(repeats: int, adapter: bool) -> float:
+def _raw_stepper(adapter: bool):
+    """A function ``run(n)`` that steps the env ``n`` times with random actions."""
     import numpy as np
 
     if adapter:
@@ -108,10 +109,10 @@ def measure_raw(repeats: int, adapter: bool) -> float:
         spaces = {a: env.action_space(a) for a in env.possible_agents}
     rng = np.random.default_rng(0)
     env.reset(seed=0)
+    live = list(spaces)
 
     def run(n=BATCH * 2):
-        obs = None
-        live = list(spaces)
+        nonlocal live
         for _ in range(n):
             obs, _, terms, truncs, _ = env.step({a: int(rng.integers(spaces[a].n)) for a in live})
             if adapter:
@@ -125,7 +126,61 @@ def measure_raw(repeats: int, adapter: bool) -> float:
                 live = list(spaces)
         return n
 
-    return _timed(run, repeats)
+    return run
+
+
+def measure_raw(repeats: int, adapter: bool) -> float:
+    return _timed(_raw_stepper(adapter), repeats)
+
+
+def _paired(repeats: int, base, ours) -> dict:
+    """Alternates ``base()`` and ``ours()`` (each returns env steps) ``repeats``
+    times after one warm-up of each, swapping which goes first every pair; returns
+    both rates of every pair. A drifting machine moves both members of a pair."""
+    base(), ours()
+    pairs = []
+    for i in range(repeats):
+        rates = {}
+        for name, fn in ((("base", base), ("ours", ours)) if i % 2 == 0 else (("ours", ours), ("base", base))):
+            t = time.perf_counter()
+            n = fn()
+            rates[name] = n / (time.perf_counter() - t)
+        pairs.append([rates["base"], rates["ours"]])
+    return {"pairs": pairs}
+
+
+def measure_paired_sample(repeats: int) -> dict:
+    """The raw env and our runner (8 sub-envs, MAPPO's module) in one process."""
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
+    config = _ours_config(8)
+    runner = config.env_runner_cls(config=config)
+    raw = _raw_stepper(adapter=False)
+    return _paired(repeats, lambda: raw(BATCH),
+                   lambda: sum(len(e) for e in runner.sample(num_timesteps=BATCH, explore=True)))
+
+
+def measure_paired_train(repeats: int) -> dict:
+    """Stock RLlib PPO (1 env) and our MAPPO (8 sub-envs) in one process, one
+    ``train()`` of each in turn."""
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
+    algos = {"base": _stock_config(1).build_algo(), "ours": _ours_config(8).build_algo()}
+    steps = {k: 0 for k in algos}
+
+    def trainer(key):
+        def run():
+            total = int(algos[key].train()["env_runners"]["num_env_steps_sampled_lifetime"])
+            n, steps[key] = total - steps[key], total
+            return n
+        return run
+
+    out = _paired(repeats, trainer("base"), trainer("ours"))
+    for a in algos.values():
+        a.stop()
+    return out
 
 
 def measure_sample(repeats: int, who: str, envs: int) -> float:
@@ -200,6 +255,24 @@ def measure_scaling(repeats: int, runners: int, envs: int, who: str = "ours") ->
     return {"steps_per_s": rate, "rss_mb": statistics.mean(rss)}
 
 
+def print_paired(args) -> None:
+    """The two ratios issue #4 sets targets for, from paired measurements."""
+    print(f"\nPaired in one process ({args.paired} pairs, one warm-up each, alternating "
+          "which goes first; ratio per pair, median and range over pairs):\n")
+    print("| ratio | reference, env steps/s | ours, env steps/s | median ratio | range |")
+    print("|---|---|---|---|---|")
+    for kind, label, fmt in (
+        ("paired_sample", "sampling: our runner (8 envs) / raw env", "{:.0%}"),
+        ("paired_train", "end to end: MAPPO, ours (8 envs) / stock RLlib PPO (1 env)", "{:.2f}x"),
+    ):
+        pairs = _run_child({"kind": kind}, args.paired)["pairs"]
+        ratios = [o / b for b, o in pairs]
+        print(f"  measured {label}: " + ", ".join(fmt.format(r) for r in ratios), file=sys.stderr, flush=True)
+        print(f"| {label} | {statistics.median(b for b, _ in pairs):,.0f} | "
+              f"{statistics.median(o for _, o in pairs):,.0f} | {fmt.format(statistics.median(ratios))} | "
+              f"{fmt.format(min(ratios))} to {fmt.format(max(ratios))} |", flush=True)
+
+
 def _int_list(text: str) -> list:
     return [int(x) for x in text.split(",") if x.strip()]
 
@@ -230,6 +303,10 @@ def _child(args) -> int:
         result = {"steps_per_s": measure_sample(args.repeats, **opts)}
     elif kind == "train":
         result = {"steps_per_s": measure_train(args.repeats, **opts)}
+    elif kind == "paired_sample":
+        result = measure_paired_sample(args.repeats)
+    elif kind == "paired_train":
+        result = measure_paired_train(args.repeats)
     else:
         result = measure_scaling(args.repeats, **opts)
     emit(result)
@@ -248,6 +325,9 @@ def main() -> int:
     p.add_argument("--rows", default="",
                    help="substrings separated by ';' (row names contain commas): only matching "
                         "rows; one that matches nothing (e.g. 'none') skips the main table")
+    p.add_argument("--paired", type=int, default=9,
+                   help="pairs for the paired ratios (raw env vs our runner, stock PPO vs MAPPO "
+                        "in one process each); 0 skips them")
     p.add_argument("--scaling", action="store_true", help="also the runners x envs table")
     p.add_argument("--runners", default="0,1,2", help="scaling table: num_env_runners values")
     p.add_argument("--envs", default="1,4,16", help="scaling table: num_envs_per_env_runner values")
@@ -287,6 +367,8 @@ def main() -> int:
 
     raw_name = "raw env (PettingZoo, random actions)"
     if not rows:  # e.g. --rows none --scaling: the scaling table alone
+        if args.paired:
+            print_paired(args)
         if args.scaling:
             print_scaling(args)
         return 0
@@ -307,6 +389,8 @@ def main() -> int:
         for name, _, _ in rows:
             print(f"| {name} | " + " | ".join(f"{r[name]:,.0f}" for r in per_round) + " |")
 
+    if args.paired:
+        print_paired(args)
     if args.scaling:
         print_scaling(args)
     return 0
