@@ -142,3 +142,21 @@ def test_as_test_exit_status(ray_local, tmp_path):
     assert run_cli(tmp_path / "a", "--config", write_cfg(tmp_path, data), "--as-test") == 1
     data["expected"]["team_return"] = -1.0
     assert run_cli(tmp_path / "b", "--config", write_cfg(tmp_path, data), "--as-test") == 0
+
+
+@pytest.mark.parametrize("algorithm", ["mappo", "qmix"])
+def test_learners_step_with_fused_adam(ray_local, algorithm):
+    import torch
+
+    from rllib_marl.build import build_algo_config
+    from rllib_marl.config import ScaleConfig, parse_experiment
+
+    exp = parse_experiment({"algorithm": algorithm, "env": SPREAD, "stop": {"iterations": 1}})
+    config, _ = build_algo_config(exp, ScaleConfig(num_env_runners=0, num_envs_per_env_runner=1))
+    algo = config.build_algo()
+    try:
+        learner = algo.learner_group._learner
+        optims = [learner.get_optimizer(mid) for mid in learner._module_optimizers]
+        assert optims and all(isinstance(o, torch.optim.Adam) and o.defaults["fused"] for o in optims)
+    finally:
+        algo.stop()

@@ -24,11 +24,13 @@ from ray.rllib.evaluation.postprocessing import Postprocessing
 from ray.rllib.utils.annotations import override
 from ray.rllib.utils.torch_utils import explained_variance
 
+from rllib_marl.algorithms.optim import FusedAdamMixin
+
 VALUE_NORM_MEAN_KEY = "value_norm_mean"
 VALUE_NORM_STD_KEY = "value_norm_std"
 
 
-class MAPPOTorchLearner(PPOTorchLearner):
+class MAPPOTorchLearner(FusedAdamMixin, PPOTorchLearner):
     @override(PPOTorchLearner)
     def compute_loss_for_module(self, *, module_id, config, batch: Dict[str, Any], fwd_out):
         module = self.module[module_id].unwrapped()

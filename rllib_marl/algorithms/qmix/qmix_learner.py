@@ -29,6 +29,7 @@ from ray.rllib.core.rl_module.apis import TargetNetworkAPI
 from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch
 from ray.rllib.utils.annotations import override
 
+from rllib_marl.algorithms.optim import FusedAdamMixin
 from rllib_marl.algorithms.qmix import replay as R
 from rllib_marl.envs.adapter import ACTION_MASK
 from rllib_marl.policies.mixers import VDNMixer
@@ -161,7 +162,7 @@ def joint_td_loss(*, q, q_target, actions, alive, alive_next, avail, reward, ter
     return loss, stats
 
 
-class QMIXTorchLearner(TorchLearner):
+class QMIXTorchLearner(FusedAdamMixin, TorchLearner):
     """Joint TD loss over all agents (see module docstring)."""
 
     @override(TorchLearner)
