@@ -20,9 +20,17 @@ median over rounds, each ratio the median of the ratios within a round.
 ``num_envs_per_env_runner`` 1/4/16 (sampling alone, env steps/s summed over
 runners, resident memory per runner; one round).
 
+``--paired`` (default 9 pairs) measures the two ratios issue #4 sets targets for
+in one process each: the raw env and our runner in turn, stock PPO and MAPPO
+in turn (one ``train()`` each), and reports the median and range of the
+per-pair ratios.
+
 Usage:
-    python benchmarks/throughput.py               # main table, 3 rounds (4-10 min per round)
+    python benchmarks/throughput.py               # main table (3 rounds, 4-12 min each) + paired
     python benchmarks/throughput.py --scaling     # plus the scaling table
+    python benchmarks/throughput.py --rows none --paired 9    # the paired ratios alone
+    python benchmarks/throughput.py --rows none --paired 0 --scaling --runners 1,4,14 \
+        --envs 8 --stock-scaling                  # scaling on a bigger machine
 """
 
 from __future__ import annotations
