@@ -106,7 +106,9 @@ def _freeze_long_lived_objects() -> None:
     objects). Python's full (generation-2) collections, triggered every few
     ``sample()`` calls by the episodes sampling allocates, would scan all of them:
     about 0.25 s per collection here, 2-3% of sampling time. Frozen, they are no
-    longer scanned; what sampling allocates is collected as before.
+    longer scanned; what sampling allocates is collected as before. The price: a
+    frozen object that later becomes garbage inside a reference cycle is not
+    reclaimed, at most what was alive when the process built its first runner.
     """
     global _gc_frozen
     if not _gc_frozen:
