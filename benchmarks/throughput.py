@@ -175,19 +175,10 @@ def measure_paired_train(repeats: int) -> dict:
     import ray
 
     ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
-    algos = {"base": _stock_config(1).build_algo(), "ours": _ours_config(8).build_algo()}
-    steps = {k: 0 for k in algos}
-
-    def trainer(key):
-        def run():
-            total = int(algos[key].train()["env_runners"]["num_env_steps_sampled_lifetime"])
-            n, steps[key] = total - steps[key], total
-            return n
-        return run
-
-    out = _paired(repeats, trainer("base"), trainer("ours"))
-    for a in algos.values():
-        a.stop()
+    base, ours = _stock_config(1).build_algo(), _ours_config(8).build_algo()
+    out = _paired(repeats, _train_once(base), _train_once(ours))
+    base.stop()
+    ours.stop()
     return out
 
 
@@ -208,6 +199,18 @@ def measure_sample(repeats: int, who: str, envs: int) -> float:
     return _timed(run, repeats)
 
 
+def _train_once(algo):
+    """A function that runs ``algo.train()`` once and returns the env steps it sampled."""
+    seen = [0]
+
+    def run() -> int:
+        total = int(algo.train()["env_runners"]["num_env_steps_sampled_lifetime"])
+        n, seen[0] = total - seen[0], total
+        return n
+
+    return run
+
+
 def measure_train(repeats: int, who: str, envs: int) -> float:
     import ray
 
@@ -219,16 +222,11 @@ def measure_train(repeats: int, who: str, envs: int) -> float:
     else:
         config = _ours_config(envs, sampler="rllib" if who == "ours-rllib" else "fast")
     algo = config.build_algo()
-    steps = [0]
+    run = _train_once(algo)
     if who == "qmix":  # time iterations that learn: fill the buffer to learning_starts first
-        while steps[0] < config.learning_starts:
-            steps[0] = int(algo.train()["env_runners"]["num_env_steps_sampled_lifetime"])
-
-    def run():
-        r = algo.train()
-        total = int(r["env_runners"]["num_env_steps_sampled_lifetime"])
-        n, steps[0] = total - steps[0], total
-        return n
+        sampled = 0
+        while sampled < config.learning_starts:
+            sampled += run()
 
     rate = _timed(run, repeats)
     algo.stop()
@@ -261,6 +259,43 @@ def measure_scaling(repeats: int, runners: int, envs: int, who: str = "ours") ->
         rss = group.foreach_env_runner(lambda r: _rss_mb(), local_env_runner=False)
     algo.stop()
     return {"steps_per_s": rate, "rss_mb": statistics.mean(rss)}
+
+
+def print_main_table(args, rows) -> None:
+    """The selected rows, measured in rounds: every row once per round, in table
+    order, so that a machine that speeds up or slows down during the run moves all
+    rows alike. Ratios are taken within a round; their median over rounds is shown."""
+    per_round: list = []
+    for rnd in range(args.rounds):
+        got = {}
+        for name, kind, opts in rows:
+            got[name] = _run_child({"kind": kind, **opts}, args.repeats)["steps_per_s"]
+            print(f"  round {rnd + 1}/{args.rounds}: {name}: {got[name]:,.0f} env steps/s",
+                  file=sys.stderr, flush=True)
+        per_round.append(got)
+
+    def ratio(name: str, ref: str):
+        if ref not in per_round[0]:
+            return None
+        return statistics.median(r[name] / r[ref] for r in per_round)
+
+    print("| row | env steps/s | vs raw env | vs stock (same kind, 1 env) |")
+    print("|---|---|---|---|")
+    for name, _, _ in rows:
+        rate = statistics.median(r[name] for r in per_round)
+        # QMIX's ratio to stock PPO is for scale only.
+        ref = ("train: stock RLlib PPO, 1 env" if name.startswith("train")
+               else "sample: stock RLlib runner, 1 env" if name.startswith("sample") else None)
+        vs_raw = ratio(name, "raw env (PettingZoo, random actions)")
+        vs_ref = ratio(name, ref) if ref else None
+        print(f"| {name} | {rate:,.0f} | {'' if vs_raw is None else f'{vs_raw:.0%}'} | "
+              f"{'' if vs_ref is None else f'{vs_ref:.2f}x'} |")
+    if args.rounds > 1:
+        print("\nPer round (env steps/s):\n")
+        print("| row | " + " | ".join(f"round {i + 1}" for i in range(args.rounds)) + " |")
+        print("|---|" + "---|" * args.rounds)
+        for name, _, _ in rows:
+            print(f"| {name} | " + " | ".join(f"{r[name]:,.0f}" for r in per_round) + " |")
 
 
 def print_paired(args) -> None:
@@ -356,47 +391,8 @@ def main() -> int:
           f"{args.rounds} rounds, medians over rounds (ratios within each round)\n")
     wanted = [s.strip() for s in args.rows.split(";") if s.strip()]
     rows = [(n, k, o) for n, (k, o) in ROWS.items() if not wanted or any(w in n for w in wanted)]
-    # Rounds: every selected row once per round, in table order, so that a machine
-    # that speeds up or slows down during the run moves all rows alike. Ratios are
-    # taken within a round and their median over rounds is reported.
-    per_round: list = []
-    for rnd in range(args.rounds):
-        got = {}
-        for name, kind, opts in rows:
-            got[name] = _run_child({"kind": kind, **opts}, args.repeats)["steps_per_s"]
-            print(f"  round {rnd + 1}/{args.rounds}: {name}: {got[name]:,.0f} env steps/s",
-                  file=sys.stderr, flush=True)
-        per_round.append(got)
-
-    def ratio(name: str, ref: str):
-        if ref not in per_round[0]:
-            return None
-        return statistics.median(r[name] / r[ref] for r in per_round)
-
-    raw_name = "raw env (PettingZoo, random actions)"
-    if not rows:  # e.g. --rows none --scaling: the scaling table alone
-        if args.paired:
-            print_paired(args)
-        if args.scaling:
-            print_scaling(args)
-        return 0
-    print("| row | env steps/s | vs raw env | vs stock (same kind, 1 env) |")
-    print("|---|---|---|---|")
-    for name, _, _ in rows:
-        rate = statistics.median(r[name] for r in per_round)
-        # QMIX's ratio to stock PPO is for scale only.
-        ref = ("train: stock RLlib PPO, 1 env" if name.startswith("train")
-               else "sample: stock RLlib runner, 1 env" if name.startswith("sample") else None)
-        vs_raw, vs_ref = ratio(name, raw_name), ratio(name, ref) if ref else None
-        print(f"| {name} | {rate:,.0f} | {'' if vs_raw is None else f'{vs_raw:.0%}'} | "
-              f"{'' if vs_ref is None else f'{vs_ref:.2f}x'} |")
-    if args.rounds > 1:
-        print("\nPer round (env steps/s):\n")
-        print("| row | " + " | ".join(f"round {i + 1}" for i in range(args.rounds)) + " |")
-        print("|---|" + "---|" * args.rounds)
-        for name, _, _ in rows:
-            print(f"| {name} | " + " | ".join(f"{r[name]:,.0f}" for r in per_round) + " |")
-
+    if rows:  # e.g. --rows none: the paired ratios and/or the scaling table alone
+        print_main_table(args, rows)
     if args.paired:
         print_paired(args)
     if args.scaling:
