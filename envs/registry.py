@@ -28,11 +28,12 @@ def _games():
         "climbing": games.climbing_game,
         "penalty": games.penalty_game,
         "two_step": games.two_step_game,
+        "target_sum": games.target_sum_game,
     }
 
 
 # Short names for our own games (Parallel only).
-BUILTIN_ENVS = ("ipd", "climbing", "penalty", "two_step")
+BUILTIN_ENVS = ("ipd", "climbing", "penalty", "two_step", "target_sum")
 
 
 def list_envs() -> Tuple[str, ...]:

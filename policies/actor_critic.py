@@ -29,21 +29,14 @@ from ray.rllib.utils.annotations import override
 from torch import nn
 
 from rllib_marl.envs.adapter import ACTION_MASK, AGENT_ID, OBS, STATE
+from rllib_marl.policies import defaults
 from rllib_marl.policies.nets import GRU, RunningMeanStd, mlp
 
 CRITIC_INPUTS = ("state", "state+obs", "obs")
 # Logit given to masked actions: far below any real logit, finite in fp32.
 MASKED_LOGIT = -1e9
 
-DEFAULT_MODEL_CONFIG: Dict[str, Any] = {
-    "hidden": [64, 64],
-    "activation": "tanh",
-    "use_gru": False,
-    "gru_hidden": 64,
-    "max_seq_len": 20,
-    "critic_input": "state",
-    "value_normalization": True,
-}
+DEFAULT_MODEL_CONFIG: Dict[str, Any] = defaults.ACTOR_CRITIC
 
 
 def _flat_dim(space: spaces.Box) -> int:

@@ -35,21 +35,14 @@ from ray.rllib.utils.annotations import override
 from torch import nn
 
 from rllib_marl.envs.adapter import ACTION_MASK, AGENT_ID, OBS, STATE
+from rllib_marl.policies import defaults
 from rllib_marl.policies.mixers import QMixer, VDNMixer
 from rllib_marl.policies.nets import GRU, mlp
 
 Q_VALUES = "q_values"
 MASKED_Q = -1e9
 
-DEFAULT_Q_CONFIG: Dict[str, Any] = {
-    "hidden": [64],
-    "activation": "relu",
-    "use_gru": True,
-    "gru_hidden": 64,
-    "epsilon_start": 1.0,
-    "epsilon_end": 0.05,
-    "epsilon_timesteps": 50_000,
-}
+DEFAULT_Q_CONFIG: Dict[str, Any] = defaults.Q_AGENT
 
 
 def epsilon_at(t: float, start: float, end: float, timesteps: int) -> float:

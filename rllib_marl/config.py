@@ -36,6 +36,7 @@ from typing import Any, Dict, List, Optional
 import yaml
 
 from rllib_marl.algorithms.registry import ALGORITHMS, CONTINUOUS, DISCRETE, AlgorithmSpec
+from rllib_marl.policies.defaults import ACTOR_CRITIC
 from rllib_marl.envs.registry import EnvError
 from rllib_marl.envs.spec import EnvConfig
 from rllib_marl.schema import ConfigError, choices, parse, parse_value, set_path, to_plain
@@ -53,19 +54,20 @@ class ModelConfig:
         activation: tanh, relu or elu.
         use_gru: recurrent actor (a GRU after the MLP) for partial observability.
         gru_hidden: GRU size.
-        max_seq_len: training sequence length with a GRU.
+        max_seq_len: training sequence length with a GRU (QMIX: the length of
+            the sampled replay windows).
         critic_input: ``state``, ``state+obs``, ``obs``, or ``auto`` (the
             algorithm's default: MAPPO ``state``, IPPO ``obs``).
         value_normalization: running mean/std normalization of value targets.
     """
 
-    hidden: List[int] = field(default_factory=lambda: [64, 64])
-    activation: str = choices("tanh", "relu", "elu", default="tanh")
-    use_gru: bool = False
-    gru_hidden: int = 64
-    max_seq_len: int = 20
+    hidden: List[int] = field(default_factory=lambda: list(ACTOR_CRITIC["hidden"]))
+    activation: str = choices("tanh", "relu", "elu", default=ACTOR_CRITIC["activation"])
+    use_gru: bool = ACTOR_CRITIC["use_gru"]
+    gru_hidden: int = ACTOR_CRITIC["gru_hidden"]
+    max_seq_len: int = ACTOR_CRITIC["max_seq_len"]
     critic_input: str = choices("auto", "state", "state+obs", "obs", default="auto")
-    value_normalization: bool = True
+    value_normalization: bool = ACTOR_CRITIC["value_normalization"]
 
 
 @dataclass
@@ -417,15 +419,18 @@ def validate(exp: ExperimentConfig):
             )
     if spec.simultaneous_moves_only and env.api == "aec":
         others = [a.name for a in ALGORITHMS.values() if not a.simultaneous_moves_only]
+        instead = spec.aec_hint or f"use the env's parallel_env version if it has one, or {' / '.join(others)}"
         raise ConfigError(
             "env.api",
             f"{spec.name} needs simultaneous moves (all agents act every step, aligned for "
-            f"its joint update); {exp.env.name} is turn-based (AEC): use the env's "
-            f"parallel_env version if it has one, or {' / '.join(others)}",
+            f"its joint update); {exp.env.name} is turn-based (AEC): {instead}",
         )
-    if exp.model.use_gru and exp.model.max_seq_len < 1:
+    if exp.model.max_seq_len < 1:
         raise ConfigError("model.max_seq_len", "must be >= 1")
-    return env, module_mapping(env, exp.multi_agent.sharing)
+    mapping = module_mapping(env, exp.multi_agent.sharing)
+    if spec.check is not None:
+        spec.check(exp, env, mapping)
+    return env, mapping
 
 
 def _agent_prefix(aid: str) -> str:

@@ -11,9 +11,9 @@ from gymnasium import spaces
 from ray.rllib.core.columns import Columns
 
 from rllib_marl import train
-from rllib_marl.algorithms.qmix import replay as R
+from rllib_marl.algorithms.offpolicy import replay as R
 from rllib_marl.algorithms.qmix.qmix_learner import joint_td_loss, td_targets
-from rllib_marl.algorithms.qmix.replay import SequenceReplayBuffer
+from rllib_marl.algorithms.offpolicy.replay import JointReplayBuffer
 from rllib_marl.build import build_algo_config
 from rllib_marl.config import ScaleConfig, parse_experiment
 from rllib_marl.policies.q_agent import QAgentModule
@@ -42,7 +42,7 @@ def collect(num_episodes=12, seed=0):
 
 def test_windows_align_agents_by_env_step():
     episodes = collect()
-    buf = SequenceReplayBuffer(10_000, agent_ids=AGENTS, team_reward="sum")
+    buf = JointReplayBuffer(10_000, agent_ids=AGENTS, team_reward="sum")
     buf.add(episodes)
     T = 16  # longer than any episode (max_steps 12): one window per episode
     lengths = set()
@@ -80,7 +80,7 @@ def test_windows_align_agents_by_env_step():
 def test_chunks_are_joined_and_windows_carry_the_stored_recurrent_state():
     config, _ = build_algo_config(qmix_exp(), ScaleConfig(num_env_runners=0, num_envs_per_env_runner=2))
     runner = config.env_runner_cls(config=config)
-    buf = SequenceReplayBuffer(10_000, agent_ids=AGENTS, seed=0)
+    buf = JointReplayBuffer(10_000, agent_ids=AGENTS, seed=0)
     for _ in range(6):  # chunks of 7 env steps: episodes span several sample() calls
         buf.add(runner.sample(num_timesteps=7))
     assert all(ep.env_t_started == 0 for ep in buf.episodes)
@@ -100,7 +100,7 @@ def test_chunks_are_joined_and_windows_carry_the_stored_recurrent_state():
 def test_cached_episode_arrays_give_the_same_windows():
     config, _ = build_algo_config(qmix_exp(), ScaleConfig(num_env_runners=0, num_envs_per_env_runner=2))
     runner = config.env_runner_cls(config=config)
-    buf = SequenceReplayBuffer(10_000, agent_ids=AGENTS, seed=0)
+    buf = JointReplayBuffer(10_000, agent_ids=AGENTS, seed=0)
     for _ in range(5):
         buf.add(runner.sample(num_timesteps=9))
     rng = np.random.default_rng(0)
@@ -290,3 +290,20 @@ def test_tune_over_mixers_needs_a_qmix_base():
     parse_experiment(base)  # qmix base: fine
     with pytest.raises(ConfigError, match="set training.mixer: qmix"):
         parse_experiment({**base, "training": {"mixer": "vdn"}})
+
+
+def test_model_max_seq_len_sets_the_replay_window(ray_local):
+    """``model.max_seq_len`` reaches the sampler: the train batch's windows have that length."""
+    exp = parse_experiment({"algorithm": "qmix", "env": SPREAD, "stop": {"iterations": 1},
+                            "training": {**TINY}, "model": {"gru_hidden": 8, "hidden": [16]}},
+                           ["model.max_seq_len=7"])
+    config, _ = build_algo_config(exp, ScaleConfig(num_env_runners=0, num_envs_per_env_runner=2))
+    assert config.max_seq_len == 7
+    algo = config.build_algo()
+    try:
+        algo.train()
+        batch = algo.sample_train_batch(4)
+        rows = next(iter(batch.policy_batches.values()))
+        assert rows[R.ACTIONS].shape[1] == 7 and rows[Columns.OBS]["obs"].shape[1] == 8
+    finally:
+        algo.stop()

@@ -6,13 +6,16 @@ from rllib_marl.envs.games.matrix import (
     iterated_prisoners_dilemma,
     penalty_game,
 )
+from rllib_marl.envs.games.target_sum import TargetSumEnv, target_sum_game
 from rllib_marl.envs.games.two_step import TwoStepGameEnv, two_step_game
 
 __all__ = [
     "MatrixGameEnv",
+    "TargetSumEnv",
     "TwoStepGameEnv",
     "climbing_game",
     "iterated_prisoners_dilemma",
     "penalty_game",
+    "target_sum_game",
     "two_step_game",
 ]

@@ -1,5 +1,6 @@
-"""Algorithms of rllib_marl, one folder each (config + algorithm, learner)."""
+"""Algorithms of rllib_marl, one folder each (spec, config + algorithm, learner)."""
 
-from rllib_marl.algorithms.registry import ALGORITHMS, AlgorithmSpec, PPOTraining
+from rllib_marl.algorithms.registry import ALGORITHMS
+from rllib_marl.algorithms.spec import AlgorithmSpec
 
-__all__ = ["ALGORITHMS", "AlgorithmSpec", "PPOTraining"]
+__all__ = ["ALGORITHMS", "AlgorithmSpec"]

@@ -13,12 +13,13 @@ from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from ray.rllib.utils.annotations import override
 
 from rllib_marl.algorithms.mappo.mappo_learner import MAPPOTorchLearner
-from rllib_marl.algorithms.registry import torch_learner
+from rllib_marl.algorithms.mappo.spec import PPOTraining
+from rllib_marl.algorithms.spec import torch_learner, training_defaults
 from rllib_marl.policies.actor_critic import ActorCriticModule
 
 
 class MAPPOConfig(PPOConfig):
-    """PPOConfig with MAPPO defaults (Yu et al., 2022, on MPE).
+    """PPOConfig with MAPPO defaults (:class:`PPOTraining`).
 
     The critic input (state / state+obs / obs) is a model setting
     (``rl_module(model_config={"critic_input": ...})``); IPPO is
@@ -29,20 +30,10 @@ class MAPPOConfig(PPOConfig):
 
     def __init__(self, algo_class=None):
         super().__init__(algo_class=algo_class or MAPPO)
-        self.lr = 5e-4
-        self.gamma = 0.99
-        self.lambda_ = 0.95
-        self.clip_param = 0.2
-        self.num_epochs = 10
-        self.minibatch_size = 1000
-        self.train_batch_size = 4000
+        # Defaults are written once, in the training block's dataclass.
+        for name, value in training_defaults(PPOTraining).items():
+            setattr(self, name, value)
         self.train_batch_size_per_learner = None
-        self.use_kl_loss = False
-        self.kl_coeff = 0.0
-        self.entropy_coeff = 0.01
-        self.vf_loss_coeff = 1.0
-        self.vf_clip_param = 10.0
-        self.grad_clip = 10.0
 
     @override(PPOConfig)
     def get_default_rl_module_spec(self) -> RLModuleSpec:

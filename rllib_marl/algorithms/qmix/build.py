@@ -2,32 +2,27 @@
 
 from __future__ import annotations
 
-import math
 from typing import Dict
 
 from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
+from rllib_marl.algorithms.offpolicy.build import configure_offpolicy
 from rllib_marl.algorithms.qmix.qmix_learner import MIXER_MODULE
 from rllib_marl.policies.q_agent import MixerModule
 
 
 def configure_qmix(config, exp, env, mapping: Dict[str, str]) -> None:
-    """Adds the mixer module, the agent order and the sampling budget.
+    """Adds the mixer module, the agent order, the window length and the sampling budget.
 
     Called by ``rllib_marl.build.build_algo_config`` after the per-agent modules
     are set up.
     """
     tr = exp.training_config()
+    groups = dict(configure_offpolicy(config, exp, env, mapping))
+    # model.max_seq_len is the length of the replay windows the GRU is unrolled over.
+    config.training(max_seq_len=exp.model.max_seq_len)
     agents = sorted(env.possible_agents)
-    groups = {}
-    for i, aid in enumerate(agents):
-        groups.setdefault(mapping[aid], []).append(i)
-    config.training(
-        agent_ids=agents,
-        agent_groups=sorted(groups.items()),
-        team_reward=env.team_return_convention,
-    )
     spec: MultiRLModuleSpec = config.rl_module_spec
     specs = dict(spec.rl_module_specs)
     for mid in groups:
@@ -46,7 +41,3 @@ def configure_qmix(config, exp, env, mapping: Dict[str, str]) -> None:
         modules.add(MIXER_MODULE)
     config.rl_module(rl_module_spec=MultiRLModuleSpec(rl_module_specs=specs))
     config.multi_agent(policies=modules, policies_to_train=sorted(modules))
-    # One sample() call per runner returns about env_steps_per_iteration env steps.
-    runners = max(1, config.num_env_runners)
-    per_env = math.ceil(tr.env_steps_per_iteration / (runners * config.num_envs_per_env_runner))
-    config.env_runners(rollout_fragment_length=max(1, per_env))

@@ -24,13 +24,14 @@ import numpy as np
 import torch
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.learner.torch.torch_learner import TorchLearner
-from ray.rllib.core.learner.utils import update_target_network
 from ray.rllib.core.rl_module.apis import TargetNetworkAPI
 from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch
 from ray.rllib.utils.annotations import override
 
 from rllib_marl.algorithms.optim import FusedAdamMixin
-from rllib_marl.algorithms.qmix import replay as R
+from rllib_marl.algorithms.offpolicy import replay as R
+from rllib_marl.algorithms.offpolicy.batch import module_rows, repeat_rows
+from rllib_marl.algorithms.offpolicy.targets import update_targets
 from rllib_marl.envs.adapter import ACTION_MASK
 from rllib_marl.policies.mixers import VDNMixer
 from rllib_marl.policies.q_agent import MASKED_Q, MIXER_INPUT_QS, MIXER_INPUT_STATE, Q_TOT, Q_VALUES
@@ -45,22 +46,19 @@ def to_train_batch(seq: Dict[str, Any], groups: Sequence[Tuple[str, Sequence[int
     """Sequences ``[B, T, N, ...]`` → one SampleBatch per agent module.
 
     Args:
-        seq: output of ``SequenceReplayBuffer.sample_sequences``.
+        seq: output of ``JointReplayBuffer.sample_sequences``.
         groups: ``(module_id, agent indices)`` for every agent module.
     """
     B, T = seq[R.REWARD].shape
     per_module = {}
     for mid, idx in groups:
-        idx = list(idx)
         k = len(idx)
 
         def rows(x, agent_axis):  # [B, ..., N, ...] -> [B * k, ...] over this module's agents
-            x = np.take(x, idx, axis=agent_axis)
-            x = np.moveaxis(x, agent_axis, 1)
-            return x.reshape(B * k, *x.shape[2:])
+            return module_rows(x, idx, agent_axis)
 
         def shared(x):  # [B, ...] -> [B * k, ...]
-            return np.repeat(x, k, axis=0)
+            return repeat_rows(x, k)
 
         data = {
             Columns.OBS: {key: rows(v, 2) for key, v in seq[R.OBS].items()},
@@ -246,9 +244,4 @@ class QMIXTorchLearner(FusedAdamMixin, TorchLearner):
         cfg = self.config
         polyak = cfg.tau < 1.0
         if polyak or self._num_updates % max(1, int(cfg.target_update_interval)) == 0:
-            for mid, mod in self.module._rl_modules.items():
-                inner = mod.unwrapped()
-                if isinstance(inner, TargetNetworkAPI):
-                    for main, target in inner.get_target_network_pairs():
-                        update_target_network(main_net=main, target_net=target,
-                                              tau=cfg.tau if polyak else 1.0)
+            update_targets(self.module, cfg.tau if polyak else 1.0)

@@ -1,18 +1,49 @@
-"""Replay of aligned multi-agent sequences for QMIX / VDN / IQL.
+"""Replay of aligned multi-agent data, shared by the off-policy algorithms.
 
-:class:`SequenceReplayBuffer` subclasses RLlib's ``MultiAgentEpisodeReplayBuffer``
+:class:`JointReplayBuffer` subclasses RLlib's ``MultiAgentEpisodeReplayBuffer``
 and keeps its ``add()`` (episode chunks from env runners are concatenated into
 the episode they continue; the oldest whole episodes are evicted past
 ``capacity`` env steps) and its ``get_state`` / ``set_state`` (used to put the
-buffer in checkpoints). RLlib's own ``sample()`` returns per-module transitions,
-not sequences aligned across agents, so this class adds :meth:`sample_sequences`.
+buffer in checkpoints). RLlib's own ``sample()`` draws each module's transitions
+independently, so no two agents' rows come from the same env step; this class
+adds two aligned samplers on top of the same stored episodes:
+
+* :meth:`JointReplayBuffer.sample_sequences` — windows of ``T`` env steps for
+  recurrent value decomposition (QMIX / VDN / IQL);
+* :meth:`JointReplayBuffer.sample_transitions` — joint one-step transitions for
+  centralized critics (MADDPG / MATD3): one index set of env steps, every agent's
+  observation, action and reward from that same step.
+
+Every stored env step is equally likely to be drawn by either sampler.
+
+One description of every field (arrays are ``[..., N, ...]`` over the agents in
+the fixed sorted order ``agent_ids``):
+
+==============  ==================  ==================================================
+key             dtype               meaning
+==============  ==================  ==================================================
+``obs``         the env's           Dict-obs leaves at steps t (and t + 1)
+``actions``     the action space's  int64 ``[N]`` for Discrete; float32 ``[N, A]`` for
+                                    Box (``A`` = the largest agent's size, zero-padded)
+``rewards``     float32             each agent's own reward ``[N]``
+``reward``      float32             team reward (``team_reward``: sum or mean of the
+                                    living agents' rewards)
+``alive``       float32             1 where the agent acted at step t
+``alive_next``  float32             1 where the agent's value at t + 1 enters its target
+                                    (0 after its termination and after the episode's)
+``terminateds`` float32             1 where the agent terminated at step t (per agent)
+``terminated``  float32             1 where the episode terminated at step t
+``filled``      float32             1 for real steps, 0 for padding (sequences only)
+``state``       float32             the global state, when observations carry one
+``h0``          float32             recurrent state at a window's start (sequences)
+==============  ==================  ==================================================
 
 Windows: an episode is cut into consecutive windows of ``seq_len`` env steps
 (``[0, T)``, ``[T, 2T)``, ...). A sampled window is the window of a uniformly
-drawn stored env step, so every stored step is equally likely to be trained on
-and an episode no longer than ``T`` is always sampled whole. The recurrent state
-at a window's start is zero at ``t = 0`` and otherwise the state the acting
-policy had there (stored by the env runner; "stored state" as in R2D2).
+drawn stored env step, so an episode no longer than ``T`` is always sampled
+whole. The recurrent state at a window's start is zero at ``t = 0`` and
+otherwise the state the acting policy had there (stored by the env runner;
+"stored state" as in R2D2).
 
 Alignment: simultaneous-move (Parallel) envs only. Every agent acts from the
 reset until it is done, so an agent's step ``k`` is env step ``k``; an agent
@@ -31,26 +62,31 @@ from ray.rllib.utils.replay_buffers.multi_agent_episode_buffer import (
     MultiAgentEpisodeReplayBuffer,
 )
 
-# Keys of a sampled sequence batch (arrays are [B, T(+1), N, ...]).
-OBS = "obs"  # Dict-obs leaves, [B, T+1, N, ...]: steps t .. t+T
+# Keys of a sampled batch.
+OBS = "obs"  # Dict-obs leaves, [B, T+1, N, ...] (sequences) / [B, N, ...] (transitions)
+NEXT_OBS = "next_obs"  # transitions only: Dict-obs leaves at t + 1, [B, N, ...]
 H0 = "h0"  # recurrent state at the window start, [B, N, H] (absent for MLPs)
-ACTIONS = "actions"  # [B, T, N] int64
+ACTIONS = "actions"  # [B, T, N(, A)] in the action space's dtype
+REWARDS = "rewards"  # [B, T, N] each agent's own reward
 REWARD = "reward"  # [B, T] team reward
 TERMINATED = "terminated"  # [B, T] 1 where the episode terminated (no bootstrap)
+TERMINATEDS = "terminateds"  # [B, T, N] 1 where the agent terminated
 FILLED = "filled"  # [B, T] 1 for real steps, 0 for padding
 ALIVE = "alive"  # [B, T, N] agent acted at step t
-ALIVE_NEXT = "alive_next"  # [B, T, N] agent's Q at t+1 enters the target
+ALIVE_NEXT = "alive_next"  # [B, T, N] agent's value at t+1 enters the target
 STATE = "state"  # [B, T+1, S] global state (when observations carry one)
 STATE_OUTS = "state_outs"  # per-episode cache only: recurrent state after each step
 TEAM_REWARD = ("sum", "mean")
+# Per-step columns, [n, N(, ...)] or [n] in an episode's arrays.
+_STEP_KEYS = (ACTIONS, REWARDS, REWARD, TERMINATED, TERMINATEDS, ALIVE, ALIVE_NEXT)
 
 
-class SequenceReplayBuffer(MultiAgentEpisodeReplayBuffer):
-    """RLlib's multi-agent episode buffer plus aligned sequence sampling.
+class JointReplayBuffer(MultiAgentEpisodeReplayBuffer):
+    """RLlib's multi-agent episode buffer plus aligned joint sampling.
 
     Args:
         capacity: env steps kept.
-        agent_ids: all agents, in the fixed (sorted) order of the mixer input.
+        agent_ids: all agents, in the fixed (sorted) order of joint inputs.
         team_reward: ``sum`` or ``mean`` of the agents' rewards per env step.
         seed: seed of the sampling RNG.
     """
@@ -78,20 +114,48 @@ class SequenceReplayBuffer(MultiAgentEpisodeReplayBuffer):
     def num_env_steps(self) -> int:
         return len(self._indices)
 
-    def sample_sequences(self, batch_size: int, seq_len: int) -> Dict[str, Any]:
-        """``batch_size`` windows of ``seq_len`` env steps, aligned across agents."""
+    def _picks(self, batch_size: int):
         if not self._indices:
             raise ValueError("the replay buffer is empty")
-        picks = self.rng.integers(len(self._indices), size=batch_size)
-        items = []
-        for k in picks:
+        for k in self.rng.integers(len(self._indices), size=batch_size):
             eps_idx, t = self._indices[k]
-            episode = self.episodes[eps_idx - self._num_episodes_evicted]
-            items.append(self._window(episode, t - t % seq_len, seq_len))
+            yield self.episodes[eps_idx - self._num_episodes_evicted], t
+
+    def sample_sequences(self, batch_size: int, seq_len: int) -> Dict[str, Any]:
+        """``batch_size`` windows of ``seq_len`` env steps, aligned across agents."""
+        items = [self._window(episode, t - t % seq_len, seq_len) for episode, t in self._picks(batch_size)]
         if any(H0 in it for it in items):  # windows that start an episode: zero state
             for it, h in zip(items, _zeros_for_missing([it.get(H0) for it in items])):
                 it[H0] = h
         return {key: _stack([it[key] for it in items]) for key in items[0]}
+
+    def sample_transitions(self, batch_size: int) -> Dict[str, Any]:
+        """``batch_size`` joint transitions: every agent at the same drawn env step.
+
+        Returns ``[B, N, ...]`` arrays (``[B]`` for team columns) under the keys of
+        the module docstring, with ``OBS`` at step t and ``NEXT_OBS`` at t + 1.
+        Draws from one episode are gathered together.
+        """
+        by_episode: Dict[int, List[int]] = {}
+        episodes = {}
+        for episode, t in self._picks(batch_size):
+            key = id(episode)
+            episodes[key] = episode
+            by_episode.setdefault(key, []).append(t)
+        parts = []
+        for key, ts in by_episode.items():
+            full = self._episode_arrays(episodes[key])
+            t = np.asarray(ts)
+            part = {k: full[k][t] for k in _STEP_KEYS}
+            part[OBS] = tree.map_structure(lambda x: x[t], full[OBS])
+            part[NEXT_OBS] = tree.map_structure(lambda x: x[t + 1], full[OBS])
+            parts.append(part)
+        out = {k: np.concatenate([p[k] for p in parts]) for k in _STEP_KEYS}
+        for k in (OBS, NEXT_OBS):
+            out[k] = tree.map_structure(lambda *xs: np.concatenate(xs), *[p[k] for p in parts])
+        # Shuffle so rows of one episode are not adjacent (the draws were i.i.d.).
+        perm = self.rng.permutation(batch_size)
+        return tree.map_structure(lambda x: x[perm], out)
 
     # ----- one window -------------------------------------------------------------
 
@@ -101,7 +165,7 @@ class SequenceReplayBuffer(MultiAgentEpisodeReplayBuffer):
         n_env = len(full[FILLED])
         filled = (start + np.arange(T) < n_env).astype(np.float32)
         out = {FILLED: filled}
-        for key in (ACTIONS, REWARD, TERMINATED, ALIVE, ALIVE_NEXT):
+        for key in _STEP_KEYS:
             out[key] = _pad(full[key][start:start + T], T)
         out[OBS] = tree.map_structure(lambda x: _pad(x[start:start + T + 1], T + 1), full[OBS])
         if STATE in full:
@@ -138,10 +202,11 @@ class SequenceReplayBuffer(MultiAgentEpisodeReplayBuffer):
         agents = self.agent_ids
         N = len(agents)
         filled = (start + np.arange(T) < n_env).astype(np.float32)
-        actions = np.zeros((T, N), np.int64)
+        actions = self._action_array(episode, T)
         rewards = np.zeros((T, N), np.float32)
         alive = np.zeros((T, N), np.float32)
         alive_next = np.zeros((T, N), np.float32)
+        terminateds = np.zeros((T, N), np.float32)
         obs_per_agent: List[Any] = []
         h0: List[Any] = []
         for j, aid in enumerate(agents):
@@ -151,7 +216,12 @@ class SequenceReplayBuffer(MultiAgentEpisodeReplayBuffer):
             hi = min(n, start + T)
             m = max(hi - start, 0)
             if m > 0:
-                actions[:m, j] = np.asarray(sa.get_actions(slice(start, hi)))
+                a = np.asarray(sa.get_actions(slice(start, hi)))
+                if actions.ndim == 3:  # vector actions, zero-padded to the widest agent's
+                    a = a.reshape(m, -1)
+                    actions[:m, j, :a.shape[1]] = a
+                else:
+                    actions[:m, j] = a
                 rewards[:m, j] = np.asarray(sa.get_rewards(slice(start, hi)), np.float32)
                 alive[:m, j] = 1.0
                 alive_next[:m, j] = 1.0
@@ -160,6 +230,7 @@ class SequenceReplayBuffer(MultiAgentEpisodeReplayBuffer):
                     # agent (or one whose episode is still being collected)
                     # bootstraps from its next observation.
                     alive_next[m - 1, j] = 0.0
+                    terminateds[m - 1, j] = 1.0
             # Observations at steps start .. start+T (the agent has n + 1 of them).
             ohi = min(n + 1, start + T + 1)
             om = max(ohi - start, 0)
@@ -188,13 +259,33 @@ class SequenceReplayBuffer(MultiAgentEpisodeReplayBuffer):
         last = n_env - 1 - start
         if episode.is_terminated and 0 <= last < T:
             terminated[last] = 1.0
-        out = {OBS: obs, ACTIONS: actions, REWARD: team * filled, TERMINATED: terminated,
+        out = {OBS: obs, ACTIONS: actions, REWARDS: rewards, REWARD: team * filled,
+               TERMINATED: terminated, TERMINATEDS: np.maximum(terminateds, alive * terminated[:, None]),
                FILLED: filled, ALIVE: alive, ALIVE_NEXT: alive_next * (1.0 - terminated[:, None])}
         if isinstance(longest, dict) and STATE in longest:
             out[STATE] = longest[STATE]
         if any(h is not None for h in h0):
             out[H0] = _stack(_zeros_for_missing(h0))
         return out
+
+
+    def _action_array(self, episode, T: int) -> np.ndarray:
+        """Zeros for ``T`` steps of joint actions in the stored actions' dtype.
+
+        Discrete actions are int64 ``[T, N]``; vector (Box) actions are
+        ``[T, N, A]`` with ``A`` the largest agent's size (smaller ones zero-padded).
+        """
+        shapes, dtype = [], None
+        for sa in episode.agent_episodes.values():
+            if len(sa):
+                a = np.asarray(sa.get_actions(0))
+                shapes.append(a.shape)
+                dtype = a.dtype if dtype is None else np.promote_types(dtype, a.dtype)
+        N = len(self.agent_ids)
+        if dtype is None or not shapes or all(s == () for s in shapes):
+            return np.zeros((T, N), np.int64 if dtype is None or dtype.kind in "iub" else dtype)
+        width = max(int(np.prod(s)) for s in shapes)
+        return np.zeros((T, N, width), dtype)
 
 
 def _pad(x: np.ndarray, length: int) -> np.ndarray:

@@ -1,0 +1,44 @@
+"""Default network settings of the library's RLModules, in one place.
+
+Read by the modules (when ``model_config`` leaves a key out), by the ``model:``
+block of experiment configs and by each algorithm's spec. No torch or RLlib
+imports here, so config parsing can read them cheaply.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict
+
+#: ActorCriticModule (MAPPO / IPPO); also the ``model:`` block's defaults.
+ACTOR_CRITIC: Dict[str, Any] = {
+    "hidden": [64, 64],
+    "activation": "tanh",
+    "use_gru": False,
+    "gru_hidden": 64,
+    "max_seq_len": 20,
+    "critic_input": "state",
+    "value_normalization": True,
+}
+
+#: QAgentModule (QMIX / VDN / IQL): network and epsilon-greedy schedule.
+Q_AGENT: Dict[str, Any] = {
+    "hidden": [64],
+    "activation": "relu",
+    "use_gru": True,
+    "gru_hidden": 64,
+    "max_seq_len": 25,
+    "epsilon_start": 1.0,
+    "epsilon_end": 0.05,
+    "epsilon_timesteps": 50_000,
+}
+
+#: DeterministicActorModule / CriticModule (MADDPG / MATD3).
+DETERMINISTIC_ACTOR: Dict[str, Any] = {
+    "hidden": [64, 64],
+    "activation": "relu",
+    "noise_std_start": 0.3,
+    "noise_std_end": 0.05,
+    "noise_timesteps": 500_000,
+    "gumbel_temperature": 1.0,
+    "straight_through": True,
+}

@@ -1,0 +1,20 @@
+"""MADDPG and MATD3 (``training.variant``), with local critics as independent DDPG.
+
+Imports are lazy: ``rllib_marl.algorithms.maddpg.spec`` is read while parsing
+configs, before torch and RLlib are needed.
+"""
+
+_EXPORTS = {
+    "MADDPG": "rllib_marl.algorithms.maddpg.maddpg",
+    "MADDPGConfig": "rllib_marl.algorithms.maddpg.maddpg",
+    "MADDPGTorchLearner": "rllib_marl.algorithms.maddpg.maddpg_learner",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(name)

@@ -1,0 +1,77 @@
+"""The MADDPG-specific part of turning an experiment into an RLlib config."""
+
+from __future__ import annotations
+
+from typing import Dict
+
+import numpy as np
+from gymnasium import spaces
+from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
+from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+
+from rllib_marl.algorithms.offpolicy.build import configure_offpolicy
+from rllib_marl.envs.adapter import OBS, STATE
+from rllib_marl.policies.maddpg import CriticModule, action_size
+
+CRITIC_SUFFIX = "_critic"
+
+
+def critic_in_dim(kind: str, critic_input: str, agents, idx, obs_spaces, act_spaces) -> int:
+    """Width of a critic's input vector (see ``maddpg_learner.critic_inputs``)."""
+    def obs_dim(a):
+        return int(np.prod(obs_spaces[a][OBS].shape))
+
+    if kind == "local":
+        d = obs_dim(agents[idx[0]]) + action_size(act_spaces[agents[idx[0]]])
+    else:
+        view = (int(np.prod(obs_spaces[agents[0]][STATE].shape)) if critic_input == "state"
+                else sum(obs_dim(a) for a in agents))
+        d = view + sum(action_size(act_spaces[a]) for a in agents)
+    if len(idx) > 1:  # a shared critic tells its agents apart by a one-hot over all agents
+        d += len(agents)
+    return d
+
+
+def configure_maddpg(config, exp, env, mapping: Dict[str, str]) -> None:
+    """Adds one learner-only critic per acting module and the joint layout.
+
+    Called by ``rllib_marl.build.build_algo_config`` after the acting modules are
+    set up.
+    """
+    tr = exp.training_config()
+    groups = configure_offpolicy(config, exp, env, mapping)
+    agents = sorted(env.possible_agents)
+    obs_spaces, act_spaces = env.observation_spaces, env.action_spaces
+    specs = dict(config.rl_module_spec.rl_module_specs)
+    critic_modules, kinds = {}, {}
+    for mid, idx in groups:
+        kind = tr.critic_by_module.get(mid, tr.critic)
+        members = [agents[i] for i in idx]
+        if kind == "local" and len({obs_dim_sig(obs_spaces[a], act_spaces[a]) for a in members}) > 1:
+            raise ValueError(f"module {mid}: a shared local critic needs equal spaces for its agents")
+        specs[mid].model_config = {**specs[mid].model_config, **tr.actor_settings()}
+        cid = f"{mid}{CRITIC_SUFFIX}"
+        first = members[0]
+        specs[cid] = RLModuleSpec(
+            module_class=CriticModule,
+            observation_space=obs_spaces[first],
+            action_space=act_spaces[first],
+            learner_only=True,
+            model_config={"in_dim": critic_in_dim(kind, tr.critic_input, agents, idx, obs_spaces, act_spaces),
+                          "hidden": list(exp.model.hidden), "activation": exp.model.activation,
+                          "twin": tr.twin_q},
+        )
+        critic_modules[mid], kinds[mid] = cid, kind
+    config.training(
+        critic_modules=critic_modules,
+        critic_kinds=kinds,
+        action_sizes=[action_size(act_spaces[a]) for a in agents],
+        discrete=[isinstance(act_spaces[a], spaces.Discrete) for a in agents],
+    )
+    modules = sorted(specs)
+    config.rl_module(rl_module_spec=MultiRLModuleSpec(rl_module_specs=specs))
+    config.multi_agent(policies=set(modules), policies_to_train=modules)
+
+
+def obs_dim_sig(obs_space, act_space):
+    return (repr(obs_space[OBS]), repr(act_space))

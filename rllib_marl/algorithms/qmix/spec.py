@@ -1,0 +1,105 @@
+"""QMIX / VDN / IQL: the ``training:`` block (defaults written once) and the spec."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Dict, Optional
+
+from rllib_marl.algorithms.spec import DISCRETE, AlgorithmSpec
+from rllib_marl.policies.defaults import Q_AGENT
+from rllib_marl.schema import choices
+
+
+@dataclass
+class QMIXTraining:
+    """``training:`` block of QMIX / VDN / IQL (``algorithm: qmix``).
+
+    The window length of sampled sequences is ``model.max_seq_len``.
+
+    Attributes:
+        mixer: ``qmix`` (monotonic mixer on the global state), ``vdn`` (sum) or
+            ``none`` (independent Q-learning).
+        lr: Adam learning rate (agent network and mixer).
+        gamma: discount.
+        grad_clip: global gradient-norm clip per optimizer (null = none).
+        train_batch_size: sequences (windows of ``model.max_seq_len`` env steps) per update.
+        double_q: next action chosen by the online net, valued by the target net.
+        n_step: n-step returns inside a window (1 = one-step TD).
+        target_update_interval: gradient updates between hard target-net copies.
+        tau: Polyak factor after every update instead, when < 1.
+        replay_capacity: env steps kept in the replay buffer.
+        learning_starts: env steps in the buffer before the first update.
+        env_steps_per_iteration: env steps sampled per training iteration.
+        env_steps_per_update: sampled env steps per gradient update (the replay ratio).
+        epsilon_start: exploration epsilon at env step 0.
+        epsilon_end: final epsilon.
+        epsilon_timesteps: env steps over which epsilon decays linearly.
+        mixing_embed_dim: QMIX mixing-network width.
+        hypernet_layers: 1 or 2 layers in QMIX's weight hypernetworks.
+        hypernet_embed: hidden width of 2-layer hypernetworks.
+        checkpoint_replay_buffer: put the replay buffer in checkpoints (resume
+            continues from the same data).
+    """
+
+    mixer: str = choices("qmix", "vdn", "none", default="qmix")
+    lr: float = 5e-4
+    gamma: float = 0.99
+    grad_clip: Optional[float] = 10.0
+    train_batch_size: int = 32
+    double_q: bool = True
+    n_step: int = 1
+    target_update_interval: int = 200
+    tau: float = 1.0
+    replay_capacity: int = 200_000
+    learning_starts: int = 1_000
+    env_steps_per_iteration: int = 1_000
+    env_steps_per_update: int = 25
+    epsilon_start: float = Q_AGENT["epsilon_start"]
+    epsilon_end: float = Q_AGENT["epsilon_end"]
+    epsilon_timesteps: int = Q_AGENT["epsilon_timesteps"]
+    mixing_embed_dim: int = 32
+    hypernet_layers: int = 2
+    hypernet_embed: int = 64
+    checkpoint_replay_buffer: bool = True
+
+    EXPLORATION = ("epsilon_start", "epsilon_end", "epsilon_timesteps")
+
+    def to_rllib(self) -> Dict[str, object]:
+        d = dataclasses.asdict(self)
+        for k in self.EXPLORATION:
+            d.pop(k)
+        return d
+
+    def exploration(self) -> Dict[str, object]:
+        return {k: getattr(self, k) for k in self.EXPLORATION}
+
+
+def _qmix_config():
+    from rllib_marl.algorithms.qmix.qmix import QMIXConfig
+
+    return QMIXConfig()
+
+
+def _configure_qmix(config, exp, env, mapping):
+    from rllib_marl.algorithms.qmix.build import configure_qmix
+
+    configure_qmix(config, exp, env, mapping)
+
+
+QMIX_SPEC = AlgorithmSpec(
+    name="qmix",
+    config_cls=_qmix_config,
+    training_cls=QMIXTraining,
+    action_spaces=(DISCRETE,),
+    needs_global_state=True,
+    simultaneous_moves_only=True,
+    critic_input="obs",
+    description="value decomposition: QMIX (training.mixer: qmix), VDN (vdn) or IQL (none)",
+    model_defaults={k: Q_AGENT[k] for k in ("hidden", "activation", "use_gru", "gru_hidden", "max_seq_len")},
+    state_needed_by=lambda training: training.mixer == "qmix",
+    configure=_configure_qmix,
+    state_hint="the qmix mixer conditions on the global state; use auto, env or concat "
+               "(or training.mixer: vdn or none, which need no global state)",
+    aec_hint="use the env's parallel_env version if it has one, or mappo / ippo",
+)

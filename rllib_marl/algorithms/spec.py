@@ -1,0 +1,75 @@
+"""What an algorithm of the library is and what it supports.
+
+Every algorithm folder exports an :class:`AlgorithmSpec` from its ``spec.py``
+(its RLlib config class, the dataclass of its ``training:`` block, capability
+flags that config validation checks against the env before Ray starts);
+``rllib_marl.algorithms.registry`` only collects them. Nothing here imports
+torch or RLlib.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Optional, Tuple, Type
+
+DISCRETE = "discrete"
+CONTINUOUS = "continuous"
+
+
+def torch_learner(config, learner_cls):
+    """``learner_cls`` for a torch config; the library has no other framework."""
+    if config.framework_str != "torch":
+        raise ValueError("rllib_marl supports framework='torch' only")
+    return learner_cls
+
+
+def training_defaults(training_cls: Type) -> Dict[str, Any]:
+    """The RLlib config attributes of a ``training:`` dataclass at its defaults."""
+    return training_cls().to_rllib()
+
+
+@dataclass(frozen=True)
+class AlgorithmSpec:
+    """Capabilities of one algorithm.
+
+    Attributes:
+        name: the ``algorithm:`` value.
+        config_cls: zero-arg callable returning the RLlib ``AlgorithmConfig``.
+        training_cls: dataclass of the ``training:`` block (the one place its
+            defaults are written; the RLlib config reads them from it).
+        action_spaces: which action spaces it can act in.
+        needs_global_state: needs ``env.global_state`` other than ``none``.
+        simultaneous_moves_only: refuses turn-based (AEC) envs.
+        critic_input: default ``model.critic_input``.
+        description: one line for ``--help`` and errors.
+        model_defaults: ``model:`` values this algorithm uses unless the config sets them.
+        state_needed_by: when ``needs_global_state`` depends on the training block,
+            a predicate over it (e.g. QMIX's mixer) that overrides the flag.
+        configure: algorithm-specific part of building the RLlib config,
+            ``configure(config, exp, env, mapping)`` (modules beyond the per-agent ones).
+        check: algorithm-specific validation ``check(exp, env, mapping)`` that
+            raises ``ConfigError`` before Ray starts.
+        state_hint: why the global state is needed and what to use without one.
+        aec_hint: what to use instead when the env is turn-based.
+    """
+
+    name: str
+    config_cls: Callable[[], object]
+    training_cls: Type
+    action_spaces: Tuple[str, ...]
+    needs_global_state: bool
+    simultaneous_moves_only: bool
+    critic_input: str
+    description: str
+    model_defaults: Dict[str, Any] = dataclasses.field(default_factory=dict)
+    state_needed_by: Optional[Callable[[Any], bool]] = None
+    configure: Optional[Callable[..., None]] = None
+    check: Optional[Callable[..., None]] = None
+    state_hint: str = ""
+    aec_hint: str = ""
+
+    def needs_state(self, training: Any) -> bool:
+        if self.state_needed_by is not None:
+            return bool(self.state_needed_by(training))
+        return self.needs_global_state
