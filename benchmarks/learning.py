@@ -16,6 +16,10 @@ with N=3, local_ratio 0.5, discrete actions.
 Usage:
     python benchmarks/learning.py --algos mappo,ippo,stock --seeds 0,1,2 --jobs 2
     python benchmarks/learning.py --report        # table + PNG from OUT
+    # MADDPG / MATD3 at 1M env steps (continuous and discrete actions):
+    python benchmarks/learning.py --algos maddpg-cont,maddpg-disc,matd3-cont,matd3-disc \
+        --env-steps 1000000 --jobs 2 --out benchmarks/out/learning_1m \
+        --checkpoints 250000,500000,750000,1000000 --main 1000000 --plot learning_maddpg.png
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ DEFAULT_OUT = ROOT / "benchmarks" / "out" / "learning"
 MAPPO = ROOT / "tuned_examples" / "mappo" / "simple_spread.yaml"
 IPPO = ROOT / "tuned_examples" / "ippo" / "simple_spread.yaml"
 QMIX = ROOT / "tuned_examples" / "qmix" / "simple_spread.yaml"
+MADDPG = ROOT / "tuned_examples" / "maddpg" / "simple_spread.yaml"  # continuous actions
+MADDPG_DISCRETE = ROOT / "tuned_examples" / "maddpg" / "simple_spread_paper.yaml"
 # name -> (tuned example, extra CLI args). The library's defaults sample with our
 # FastMultiAgentEnvRunner and 8 sub-envs; `-rllib-runner` is the same algorithm
 # sampled by RLlib's MultiAgentEnvRunner with one env, as before issue #4.
@@ -55,12 +61,17 @@ VARIANTS = {
     "qmix-1x-updates": (QMIX, ["--set", "training.env_steps_per_update=25"]),
     "vdn": (QMIX, ["--set", "training.mixer=vdn"]),
     "iql": (QMIX, ["--set", "training.mixer=none"]),
+    "maddpg-cont": (MADDPG, []),
+    "matd3-cont": (MADDPG, ["--set", "training.variant=matd3"]),
+    "maddpg-disc": (MADDPG_DISCRETE, []),
+    "matd3-disc": (MADDPG_DISCRETE, ["--set", "training.variant=matd3"]),
 }
 CHECKPOINTS = (100_000, 200_000, 300_000, 500_000)
 MAIN = 300_000  # budget of issue #3's comparison: per-agent and wall-time columns
 STOCK_TARGET = -55.3  # stock RLlib PPO at 300k steps, mean of 3 seeds (issue #3)
 REACH = -55.0  # team return whose first crossing the "wall s to reach" column times
 RANDOM_PLAY = -79.1
+PLOT = "learning_simple_spread.png"
 
 
 def run_ours(algo: str, seed: int, env_steps: int, out: Path) -> None:
@@ -264,12 +275,13 @@ def report(out: Path, docs: Path) -> str:
     fig.suptitle("mpe2 simple_spread_v3, N=3, 25-step episodes: one line per seed")
     fig.tight_layout()
     docs.mkdir(parents=True, exist_ok=True)
-    fig.savefig(docs / "learning_simple_spread.png", dpi=100)
+    fig.savefig(docs / PLOT, dpi=100)
     plt.close(fig)
     return table
 
 
 def main() -> int:
+    global CHECKPOINTS, MAIN, PLOT
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--algos", default="mappo,ippo,stock")
     p.add_argument("--seeds", default="0,1,2")
@@ -280,8 +292,17 @@ def main() -> int:
     p.add_argument("--report", action="store_true", help="only aggregate existing CSVs")
     p.add_argument("--skip-existing", action="store_true",
                    help="do not rerun (algo, seed) pairs whose CSV reached --env-steps")
+    p.add_argument("--checkpoints", default=",".join(map(str, CHECKPOINTS)),
+                   help="env steps of the table's columns (default: %(default)s)")
+    p.add_argument("--main", type=int, default=MAIN,
+                   help="env steps of the per-agent and wall-time columns (one of --checkpoints)")
+    p.add_argument("--plot", default="learning_simple_spread.png", help="PNG name under --docs")
     p.add_argument("--single", nargs=2, metavar=("ALGO", "SEED"), help=argparse.SUPPRESS)
     args = p.parse_args()
+    CHECKPOINTS = tuple(int(c) for c in args.checkpoints.split(","))
+    MAIN, PLOT = args.main, args.plot
+    if MAIN not in CHECKPOINTS:
+        p.error(f"--main {MAIN} must be one of --checkpoints {args.checkpoints}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.single:
