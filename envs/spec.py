@@ -8,6 +8,7 @@ built the same way on a laptop and on every node of a cluster.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List
 
@@ -16,6 +17,17 @@ TEAM_AGGREGATES = ("sum", "mean")
 GLOBAL_STATE_MODES = ("auto", "env", "concat", "none")
 APIS = ("auto", "parallel", "aec")
 TEAM_RETURN_CONVENTIONS = ("auto", "sum", "mean")
+TEAMS = ("one", "by_prefix")
+
+
+def agent_prefix(agent_id: str) -> str:
+    """``"adversary_1"`` → ``"adversary"``: the agent's name without its index."""
+    return re.sub(r"[_-]?\d+$", "", str(agent_id)) or str(agent_id)
+
+
+def team_of(agent_id: str, teams: str) -> str:
+    """The team an agent reports under: ``team`` for ``one``, its prefix for ``by_prefix``."""
+    return agent_prefix(agent_id) if teams == "by_prefix" else "team"
 
 
 @dataclass
@@ -68,6 +80,11 @@ class EnvConfig:
             else ``sum``).
         action_mask_from_info: read action masks from ``infos[agent]["action_mask"]``
             (masks inside dict observations are always detected).
+        teams: how returns are reported: ``one`` (all agents are one team: a
+            cooperative game) or ``by_prefix`` (one team per agent-name prefix,
+            e.g. ``adversary`` and ``agent`` in mpe2's simple_tag: competitive
+            and mixed games, where a sum over opponents means nothing; each
+            team's return is reported, no overall team return).
     """
 
     name: str = ""
@@ -79,6 +96,7 @@ class EnvConfig:
     agent_id: bool = False
     team_return: str = field(default="auto", metadata={"choices": TEAM_RETURN_CONVENTIONS})
     action_mask_from_info: bool = False
+    teams: str = field(default="one", metadata={"choices": TEAMS})
 
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)

@@ -38,7 +38,7 @@ import yaml
 from rllib_marl.algorithms.registry import ALGORITHMS, CONTINUOUS, DISCRETE, AlgorithmSpec
 from rllib_marl.policies.defaults import ACTOR_CRITIC
 from rllib_marl.envs.registry import EnvError
-from rllib_marl.envs.spec import EnvConfig
+from rllib_marl.envs.spec import EnvConfig, agent_prefix
 from rllib_marl.schema import ConfigError, choices, parse, parse_value, set_path, to_plain
 
 SHARING = ("shared", "per_agent", "per_group")
@@ -115,9 +115,12 @@ class ExpectedConfig:
 
     Attributes:
         team_return: minimum mean team return (the run's convention).
+        team_returns: per team (``env.teams: by_prefix``), the minimum mean
+            return of that team, e.g. ``{adversary: 20.0}``.
     """
 
     team_return: Optional[float] = None
+    team_returns: Dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -323,6 +326,16 @@ def _check_numbers(exp: ExperimentConfig) -> None:
             raise ConfigError(f"stop.{name}", "must be >= 1")
     if all(getattr(exp.stop, f.name) is None for f in dataclasses.fields(StopConfig)):
         raise ConfigError("stop", "set at least one of env_steps, iterations, time_s, team_return")
+    if exp.env.teams == "by_prefix":
+        for key, v in (("stop.team_return", exp.stop.team_return),
+                       ("expected.team_return", exp.expected.team_return)):
+            if v is not None:
+                raise ConfigError(key, "with env.teams: by_prefix there is no overall team return "
+                                       "(a sum over opponents means nothing); use expected.team_returns "
+                                       "with one entry per team")
+    elif exp.expected.team_returns:
+        raise ConfigError("expected.team_returns", "needs env.teams: by_prefix (one return per team); "
+                                                   "with one team use expected.team_return")
     if exp.checkpoint.interval < 0 or exp.checkpoint.keep < 1:
         raise ConfigError("checkpoint", "interval must be >= 0 and keep >= 1")
 
@@ -427,14 +440,16 @@ def validate(exp: ExperimentConfig):
         )
     if exp.model.max_seq_len < 1:
         raise ConfigError("model.max_seq_len", "must be >= 1")
+    if exp.expected.team_returns:
+        teams = sorted({agent_prefix(a) for a in env.possible_agents})
+        for t in exp.expected.team_returns:
+            if t not in teams:
+                raise ConfigError(f"expected.team_returns.{t}", f"no such team; {exp.env.name}'s teams "
+                                                                f"(by agent-name prefix) are {', '.join(teams)}")
     mapping = module_mapping(env, exp.multi_agent.sharing)
     if spec.check is not None:
         spec.check(exp, env, mapping)
     return env, mapping
-
-
-def _agent_prefix(aid: str) -> str:
-    return re.sub(r"[_-]?\d+$", "", aid) or aid
 
 
 def module_mapping(env, sharing: str) -> Dict[str, str]:
@@ -459,7 +474,7 @@ def module_mapping(env, sharing: str) -> Dict[str, str]:
         return {a: "shared" for a in agents}
     mapping = {}
     for members in groups.values():
-        name = "+".join(sorted({_agent_prefix(a) for a in members}))
+        name = "+".join(sorted({agent_prefix(a) for a in members}))
         for a in members:
             mapping[a] = name
     return mapping

@@ -5,6 +5,10 @@ Returns here are in the env's own rewards (before any reward shaping set in
 entry carries. The team return is the sum of the agents' returns, or their mean
 for envs whose agents all receive one shared team reward (``env.team_return``;
 the env's ``metadata["team_return"]`` decides under ``auto``).
+
+Competitive and mixed games (``env.teams: by_prefix``) report one return per
+team (same convention, over that team's agents) and no overall team return: a
+sum over opponents means nothing.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any, Dict
 from ray.rllib.callbacks.callbacks import RLlibCallback
 
 from rllib_marl.envs.adapter import ENV_RETURN_INFO
+from rllib_marl.envs.spec import team_of
 
 # Keys under result["env_runners"][MARL_KEY] and top-level result keys.
 MARL_KEY = "marl"
@@ -25,6 +30,8 @@ ENV_STEPS = "env_steps"
 CONVENTION = "team_return_convention"
 EVAL_TEAM_RETURN = "eval_team_return_mean"
 EVAL_AGENT_RETURN = "eval_agent_return_mean"
+TEAM_RETURNS = "team_returns_mean"  # per team, env.teams: by_prefix only
+EVAL_TEAM_RETURNS = "eval_team_returns_mean"
 
 
 class MarlMetricsCallback(RLlibCallback):
@@ -35,6 +42,10 @@ class MarlMetricsCallback(RLlibCallback):
         env_config = getattr(config, "env_config", None) or {}
         conv = env_config.get("team_return", "sum")
         return conv if conv in ("sum", "mean") else "sum"
+
+    @staticmethod
+    def _teams(config) -> str:
+        return (getattr(config, "env_config", None) or {}).get("teams", "one")
 
     def on_episode_end(self, *, episode, env_runner=None, metrics_logger=None, **kwargs):
         if metrics_logger is None:
@@ -48,14 +59,23 @@ class MarlMetricsCallback(RLlibCallback):
                 returns[str(aid)] = float(info[ENV_RETURN_INFO])
         if not returns:
             return
-        team = sum(returns.values())
         cfg = getattr(env_runner, "config", None)
-        if self._convention(cfg) == "mean":
-            team /= len(returns)
+        mean = self._convention(cfg) == "mean"
         n_runners = getattr(cfg, "num_env_runners", 0) or 1
         smooth = getattr(cfg, "metrics_num_episodes_for_smoothing", 100)
         win = max(1, int(math.ceil(smooth / n_runners)))
-        metrics_logger.log_value((MARL_KEY, TEAM_RETURN), team, window=win)
+        teams: Dict[str, list] = {}
+        for aid, r in returns.items():
+            teams.setdefault(team_of(aid, self._teams(cfg)), []).append(r)
+        if self._teams(cfg) == "by_prefix":
+            for name, rs in teams.items():
+                value = sum(rs) / len(rs) if mean else sum(rs)
+                metrics_logger.log_value((MARL_KEY, TEAM_RETURNS, name), value, window=win)
+        else:
+            team = sum(returns.values())
+            if mean:
+                team /= len(returns)
+            metrics_logger.log_value((MARL_KEY, TEAM_RETURN), team, window=win)
         metrics_logger.log_value((MARL_KEY, EPISODE_LEN), len(episode), window=win)
         for aid, r in returns.items():
             metrics_logger.log_value((MARL_KEY, AGENT_RETURN, aid), r, window=win)
@@ -71,6 +91,8 @@ def lift_marl_metrics(result: Dict[str, Any], convention: str) -> None:
     result[TEAM_RETURN] = float(m.get(TEAM_RETURN, float("nan")))
     result[EPISODE_LEN] = float(m.get(EPISODE_LEN, float("nan")))
     result[AGENT_RETURN] = {k: float(v) for k, v in m.get(AGENT_RETURN, {}).items()}
+    if TEAM_RETURNS in m:
+        result[TEAM_RETURNS] = {k: float(v) for k, v in m[TEAM_RETURNS].items()}
     result[ENV_STEPS] = int(er.get("num_env_steps_sampled_lifetime", 0) or 0)
     result[CONVENTION] = convention
     lift_eval_metrics(result)
@@ -79,7 +101,9 @@ def lift_marl_metrics(result: Dict[str, Any], convention: str) -> None:
 def lift_eval_metrics(result: Dict[str, Any]) -> None:
     """Copies an evaluation's team / per-agent returns to the top level, if any."""
     ev = (result.get("evaluation") or {}).get("env_runners", {}).get(MARL_KEY)
-    if not ev or TEAM_RETURN not in ev:
+    if not ev or (TEAM_RETURN not in ev and TEAM_RETURNS not in ev):
         return
-    result[EVAL_TEAM_RETURN] = float(ev[TEAM_RETURN])
+    result[EVAL_TEAM_RETURN] = float(ev.get(TEAM_RETURN, float("nan")))
+    if TEAM_RETURNS in ev:
+        result[EVAL_TEAM_RETURNS] = {k: float(v) for k, v in ev[TEAM_RETURNS].items()}
     result[EVAL_AGENT_RETURN] = {k: float(v) for k, v in ev.get(AGENT_RETURN, {}).items()}

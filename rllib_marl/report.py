@@ -15,7 +15,9 @@ from rllib_marl.metrics import (
     EPISODE_LEN,
     EVAL_AGENT_RETURN,
     EVAL_TEAM_RETURN,
+    EVAL_TEAM_RETURNS,
     TEAM_RETURN,
+    TEAM_RETURNS,
 )
 
 MODULE_STATS = ("entropy", "mean_kl_loss", "vf_loss", "policy_loss", "vf_explained_var")
@@ -33,6 +35,8 @@ def eval_columns(result: Dict[str, Any]) -> Dict[str, float]:
     if EVAL_TEAM_RETURN not in result:
         return {}
     cols = {"eval/team_return": _f(result[EVAL_TEAM_RETURN])}
+    for team, r in sorted(result.get(EVAL_TEAM_RETURNS, {}).items()):
+        cols[f"eval/team_return/{team}"] = _f(r)
     for aid, r in sorted(result.get(EVAL_AGENT_RETURN, {}).items()):
         cols[f"eval/return/{aid}"] = _f(r)
     return cols
@@ -51,6 +55,8 @@ def progress_row(result: Dict[str, Any], wall_s: float, evaluated: bool = False)
         "team_return": _f(result.get(TEAM_RETURN)),
         "episode_len": _f(result.get(EPISODE_LEN)),
     }
+    for team, r in sorted(result.get(TEAM_RETURNS, {}).items()):
+        row[f"team_return/{team}"] = _f(r)
     for aid, r in sorted(result.get(AGENT_RETURN, {}).items()):
         row[f"return/{aid}"] = _f(r)
     for mid, stats in sorted(result.get("learners", {}).items()):
@@ -157,16 +163,23 @@ def summary(result: Dict[str, Any], env_name: str, wall_s: float) -> str:
     conv = result.get(CONVENTION, "sum")
     has_eval = EVAL_TEAM_RETURN in result
     evals = result.get(EVAL_AGENT_RETURN, {})
-    rows = [["team", _f(result.get(TEAM_RETURN))]]
-    if has_eval:
-        rows[0].append(_f(result[EVAL_TEAM_RETURN]))
+    per_team = result.get(TEAM_RETURNS)
+    ev_teams = result.get(EVAL_TEAM_RETURNS, {})
+    if per_team:  # competitive / mixed: one row per team, no sum over opponents
+        rows = [[f"team {t}", _f(r)] + ([_f(ev_teams.get(t))] if has_eval else [])
+                for t, r in sorted(per_team.items())]
+    else:
+        rows = [["team", _f(result.get(TEAM_RETURN))]]
+        if has_eval:
+            rows[0].append(_f(result[EVAL_TEAM_RETURN]))
     for aid, r in sorted(result.get(AGENT_RETURN, {}).items()):
         rows.append([aid, _f(r)] + ([_f(evals.get(aid))] if has_eval else []))
     head = (
         f"env {env_name} | {int(result.get(ENV_STEPS, 0)):,} env steps | "
         f"{int(result.get('training_iteration', 0))} iterations | {wall_s:,.0f} s\n"
-        f"returns: env rewards per episode, mean over the last episodes; "
-        f"team = {conv} over agents"
+        "returns: env rewards per episode, mean over the last episodes; "
+        + (f"team = {conv} over each team's agents" if per_team else f"team = {conv} over agents")
+        + (" (teams by agent-name prefix; no sum over opponents)" if per_team else "")
     )
     cols = ["", "return"]
     if has_eval:
@@ -184,7 +197,12 @@ def plot_curve(rows: List[Dict[str, Any]], path: Path, title: str, convention: s
 
     xs = [r["env_steps"] for r in rows]
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    ax.plot(xs, [r["team_return"] for r in rows], lw=2.2, label=f"team ({convention})")
+    teams = sorted({k for r in rows for k in r if k.startswith("team_return/")})
+    if teams:  # competitive / mixed: one line per team
+        for k in teams:
+            ax.plot(xs, [r.get(k, float("nan")) for r in rows], lw=2.2, label=f"{k[12:]} ({convention})")
+    else:
+        ax.plot(xs, [r["team_return"] for r in rows], lw=2.2, label=f"team ({convention})")
     for k in sorted({k for r in rows for k in r if k.startswith("return/")}):
         ax.plot(xs, [r.get(k, float("nan")) for r in rows], lw=1, alpha=0.8, label=k[7:])
     ax.set_xlabel("env steps")

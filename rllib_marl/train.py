@@ -183,7 +183,13 @@ def env_version(name: str) -> str:
 def run(plan: Plan, as_test: bool = False, quiet: bool = False, num_cpus: Optional[int] = None) -> int:
     """A single training run (the non-Tune path)."""
     from rllib_marl.build import build_algo_config
-    from rllib_marl.metrics import EVAL_AGENT_RETURN, EVAL_TEAM_RETURN, lift_eval_metrics
+    from rllib_marl.metrics import (
+        EVAL_AGENT_RETURN,
+        EVAL_TEAM_RETURN,
+        EVAL_TEAM_RETURNS,
+        TEAM_RETURNS,
+        lift_eval_metrics,
+    )
     from rllib_marl.report import (
         ProgressLog,
         eval_columns,
@@ -231,11 +237,19 @@ def run(plan: Plan, as_test: bool = False, quiet: bool = False, num_cpus: Option
                 agents = " ".join(
                     f"{k[7:]} {v:.2f}" for k, v in row.items() if k.startswith("return/")
                 )
-                ev_text = (f" | evaluation {row['eval/team_return']:.2f}"
-                           if "eval/team_return" in row else "")
+                teams = {k[12:]: v for k, v in row.items() if k.startswith("team_return/")}
+                ev_teams = {k[17:]: v for k, v in row.items() if k.startswith("eval/team_return/")}
+                if teams:
+                    team_text = "teams " + " ".join(f"{t} {v:.2f}" for t, v in teams.items())
+                    ev_text = (" | evaluation " + " ".join(f"{t} {v:.2f}" for t, v in ev_teams.items())
+                               if ev_teams else "")
+                else:
+                    team_text = f"team return {row['team_return']:9.2f}"
+                    ev_text = (f" | evaluation {row['eval/team_return']:.2f}"
+                               if "eval/team_return" in row else "")
                 print(
-                    f"iter {it:4d} | env steps {row['env_steps']:>9,} | team return "
-                    f"{row['team_return']:9.2f} | {agents} | {wall:7.1f} s{ev_text}",
+                    f"iter {it:4d} | env steps {row['env_steps']:>9,} | {team_text} | "
+                    f"{agents} | {wall:7.1f} s{ev_text}",
                     flush=True,
                 )
             reason = _stop_reached(exp, result, wall)
@@ -273,6 +287,9 @@ def run(plan: Plan, as_test: bool = False, quiet: bool = False, num_cpus: Option
         "wall_s": wall,
         "team_return": team,
         "team_return_convention": conv,
+        "teams": exp.env.teams,
+        "team_returns": result.get(TEAM_RETURNS),
+        "eval_team_returns": result.get(EVAL_TEAM_RETURNS),
         "agent_returns": result.get("agent_return_mean", {}),
         "eval_team_return": result.get(EVAL_TEAM_RETURN),
         "eval_agent_returns": result.get(EVAL_AGENT_RETURN),
@@ -287,12 +304,21 @@ def run(plan: Plan, as_test: bool = False, quiet: bool = False, num_cpus: Option
     print(f"checkpoint: {final}\nlearning curve: {out / 'learning_curve.png'}\n"
           f"progress: {out / 'progress.csv'} | tensorboard --logdir {out / 'tb'}")
     if as_test:
-        if expected is None:
-            print("--as-test: the config has no expected.team_return", file=sys.stderr)
+        checks = []  # (what, reached, expected)
+        if expected is not None:
+            checks.append(("team return", team, expected))
+        for t, want in sorted(exp.expected.team_returns.items()):
+            checks.append((f"team {t} return", float((result.get(TEAM_RETURNS) or {}).get(t, math.nan)), want))
+        if not checks:
+            print("--as-test: the config has no expected.team_return or expected.team_returns",
+                  file=sys.stderr)
             return EXIT_BAD_INPUT
-        ok = math.isfinite(team) and team >= expected
-        print(f"--as-test: team return {team:.2f} {'>=' if ok else '<'} expected {expected} "
-              f"-> {'PASSED' if ok else 'FAILED'}")
+        ok = True
+        for what, got, want in checks:
+            good = math.isfinite(got) and got >= want
+            ok = ok and good
+            print(f"--as-test: {what} {got:.2f} {'>=' if good else '<'} expected {want} "
+                  f"-> {'PASSED' if good else 'FAILED'}")
         return EXIT_OK if ok else EXIT_NOT_REACHED
     return EXIT_OK
 

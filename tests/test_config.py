@@ -28,7 +28,8 @@ def write(tmp_path, data, name="c.yaml"):
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_tuned_examples_validate(path):
     exp = load_experiment(path)
-    assert exp.expected.team_return is not None, "a tuned example states its expected result"
+    assert exp.expected.team_return is not None or exp.expected.team_returns, \
+        "a tuned example states its expected result"
     env, mapping = validate(exp)
     assert mapping
 
@@ -69,6 +70,12 @@ def test_tuned_examples_validate(path):
          "tune.search_space.training.lrr", "unknown training key"),
         (lambda d: d.update(tune={"search_space": {"training.lr": {"loguniform": [0, 1]}}}),
          "tune.search_space.training.lr.loguniform", "low < high"),
+        (lambda d: d.update(env={**d["env"], "teams": "by_prefix"}, stop={"team_return": -50}),
+         "stop.team_return", "sum over opponents"),
+        (lambda d: d.update(expected={"team_returns": {"agent": -50.0}}),
+         "expected.team_returns", "env.teams: by_prefix"),
+        (lambda d: d.update(env={**d["env"], "teams": "by_prefix"}, expected={"team_returns": {"prey": 1.0}}),
+         "expected.team_returns.prey", "teams (by agent-name prefix) are agent"),
     ],
 )
 def test_bad_configs_get_one_line_errors_and_exit_2(tmp_path, capsys, mutate, path, fragment):

@@ -265,19 +265,25 @@ def test_mixed_critics_per_team_and_resume_with_the_replay_buffer(ray_local, tmp
     """MADDPG predators against DDPG prey: each team's critic sees what it should."""
     from ray.rllib.algorithms.algorithm import Algorithm
 
-    data = {"algorithm": "maddpg", "env": TAG, "multi_agent": {"sharing": "per_group"},
+    data = {"algorithm": "maddpg", "env": {**TAG, "teams": "by_prefix"}, "multi_agent": {"sharing": "per_group"},
             "training": {**TINY, "critic_by_module": {"adversary": "central", "agent": "local"}},
             "stop": {"iterations": 2}, "model": {"hidden": [16]}, "checkpoint": {"interval": 1}}
-    _run(tmp_path, data)
+    summary = _run(tmp_path, data)
+    # Competitive: one return per team, none summed over opponents.
+    assert sorted(summary["team_returns"]) == ["adversary", "agent"]
+    assert not np.isfinite(summary["team_return"])
+    np.testing.assert_allclose(summary["team_returns"]["adversary"],
+                               sum(v for k, v in summary["agent_returns"].items() if k.startswith("adversary")))
     algo = Algorithm.from_checkpoint(str(tmp_path / "run" / "checkpoints" / "final"))
     try:
         cfg = algo.config
         assert cfg.critic_kinds == {"adversary": "central", "agent": "local"}
         learner = algo.learner_group._learner
-        # adversaries: all 3 agents' observations (16 + 16 + 14) and actions (3 x 5) + a 3-way id;
-        # prey: its own observation (14) and action (5).
-        assert learner.module["adversary_critic"].q1[0].in_features == 46 + 15 + 3
-        assert learner.module["agent_critic"].q1[0].in_features == 14 + 5
+        # 2 adversaries, 1 prey, 1 obstacle: observations 12, 12 and 10 wide.
+        # Adversaries: all 3 observations and actions (3 x 5) + a 3-way id;
+        # prey: its own observation and action.
+        assert learner.module["adversary_critic"].q1[0].in_features == 34 + 15 + 3
+        assert learner.module["agent_critic"].q1[0].in_features == 10 + 5
         assert algo.replay_buffer.num_env_steps() >= 128
         steps = algo.replay_buffer.num_env_steps()
         algo.train()

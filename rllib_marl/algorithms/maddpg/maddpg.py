@@ -85,4 +85,6 @@ class MADDPG(OffPolicyAlgorithm):
 
     @override(OffPolicyAlgorithm)
     def sample_train_batch(self, batch_size: int) -> MultiAgentBatch:
-        return to_train_batch(self.replay_buffer.sample_transitions(batch_size), self.config.agent_groups)
+        cfg = self.config
+        return to_train_batch(self.replay_buffer.sample_transitions(batch_size), cfg.agent_groups,
+                              cfg.obs_shapes)

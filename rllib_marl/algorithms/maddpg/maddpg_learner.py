@@ -37,7 +37,7 @@ from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch
 from ray.rllib.utils.annotations import override
 
 from rllib_marl.algorithms.offpolicy import replay as R
-from rllib_marl.algorithms.offpolicy.batch import agents_axis, module_rows
+from rllib_marl.algorithms.offpolicy.batch import agents_axis, module_obs, module_rows
 from rllib_marl.algorithms.offpolicy.targets import update_targets
 from rllib_marl.envs.adapter import OBS, STATE
 from rllib_marl.policies.maddpg import ACTOR_ACTION, ACTOR_PREACT, CRITIC_IN, Q1, Q2, TARGET_ACTION
@@ -45,19 +45,22 @@ from rllib_marl.policies.maddpg import ACTOR_ACTION, ACTOR_PREACT, CRITIC_IN, Q1
 ROW_COLUMNS = (R.ACTIONS, R.REWARDS, R.ALIVE, R.ALIVE_NEXT)
 
 
-def to_train_batch(tr: Dict[str, Any], groups: Sequence[Tuple[str, Sequence[int]]]) -> MultiAgentBatch:
+def to_train_batch(tr: Dict[str, Any], groups: Sequence[Tuple[str, Sequence[int]]],
+                   obs_shapes: Dict[str, Dict[str, Tuple[int, ...]]] | None = None) -> MultiAgentBatch:
     """Joint transitions ``[B, N, ...]`` → one SampleBatch per acting module.
 
     Args:
         tr: output of ``JointReplayBuffer.sample_transitions``.
         groups: ``(module_id, agent indices)`` for every acting module.
+        obs_shapes: per module, its observation leaves' shapes (cuts rows the
+            buffer padded to a wider agent's size back to the module's own).
     """
     B = tr[R.REWARDS].shape[0]
     per_module = {}
     for mid, idx in groups:
         data = {
-            Columns.OBS: {key: module_rows(v, idx, 1) for key, v in tr[R.OBS].items()},
-            Columns.NEXT_OBS: {key: module_rows(v, idx, 1) for key, v in tr[R.NEXT_OBS].items()},
+            Columns.OBS: module_obs(tr[R.OBS], idx, 1, (obs_shapes or {}).get(mid)),
+            Columns.NEXT_OBS: module_obs(tr[R.NEXT_OBS], idx, 1, (obs_shapes or {}).get(mid)),
         }
         for key in ROW_COLUMNS:
             data[key] = module_rows(tr[key], idx, 1)

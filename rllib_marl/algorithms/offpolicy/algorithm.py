@@ -54,12 +54,12 @@ class OffPolicyConfig(AlgorithmConfig):
     ``lr``, ``gamma``, ``grad_clip``, ``train_batch_size``) becomes an attribute
     that :meth:`training` accepts. ``rllib_marl.build`` fills in the env-derived
     settings: ``agent_ids`` (sorted), ``agent_groups`` (``(module id, agent
-    indices)`` per acting module) and ``team_reward``.
+    indices)`` per acting module), ``team_reward`` and ``obs_shapes``.
     """
 
     training_cls: Type = None
     #: settings beyond the training dataclass (env-derived, or from ``model:``).
-    extra_settings: Tuple[str, ...] = ("agent_ids", "agent_groups", "team_reward")
+    extra_settings: Tuple[str, ...] = ("agent_ids", "agent_groups", "team_reward", "obs_shapes")
 
     def __init__(self, algo_class=None):
         super().__init__(algo_class=algo_class)
@@ -68,6 +68,8 @@ class OffPolicyConfig(AlgorithmConfig):
         self.agent_ids: List[str] = []
         self.agent_groups: List[Tuple[str, List[int]]] = []
         self.team_reward = "sum"
+        # module id -> {observation key: shape} of its agents (unpads replayed rows).
+        self.obs_shapes: Dict[str, Dict[str, Tuple[int, ...]]] = {}
         self.num_epochs = 1
 
     def _own_settings(self) -> set:

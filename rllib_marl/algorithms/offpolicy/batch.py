@@ -10,7 +10,7 @@ agent order across modules.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -21,6 +21,21 @@ def module_rows(x: np.ndarray, idx: Sequence[int], agent_axis: int) -> np.ndarra
     x = np.take(x, list(idx), axis=agent_axis)
     x = np.moveaxis(x, agent_axis, 1)
     return x.reshape(x.shape[0] * x.shape[1], *x.shape[2:])
+
+
+def module_obs(obs: Dict[str, np.ndarray], idx: Sequence[int], agent_axis: int,
+               shapes: Optional[Dict[str, Tuple[int, ...]]] = None) -> Dict[str, np.ndarray]:
+    """A module's rows of every observation leaf, each cut back to the module's own
+    leaf shape (``shapes``) where the buffer padded agents to a common width."""
+    out = {}
+    for key, v in obs.items():
+        rows = module_rows(v, idx, agent_axis)
+        shape = tuple((shapes or {}).get(key, ()))
+        lead = agent_axis  # leading row axes: [B * k] or [B * k, T + 1]
+        if shape and rows.shape[lead:] != shape:
+            rows = rows[..., : int(np.prod(shape))].reshape(*rows.shape[:lead], *shape)
+        out[key] = rows
+    return out
 
 
 def repeat_rows(x: np.ndarray, k: int) -> np.ndarray:

@@ -22,7 +22,10 @@ def configure_offpolicy(config, exp, env, mapping: Dict[str, str]) -> List[Tuple
     """
     agents = sorted(env.possible_agents)
     groups = agent_groups(agents, mapping)
-    config.training(agent_ids=agents, agent_groups=groups, team_reward=env.team_return_convention)
+    obs_shapes = {mid: {key: tuple(sp.shape) for key, sp in env.observation_spaces[agents[idx[0]]].spaces.items()}
+                  for mid, idx in groups}
+    config.training(agent_ids=agents, agent_groups=groups, team_reward=env.team_return_convention,
+                    obs_shapes=obs_shapes)
     tr = exp.training_config()
     runners = max(1, config.num_env_runners)
     per_env = math.ceil(tr.env_steps_per_iteration / (runners * config.num_envs_per_env_runner))

@@ -22,7 +22,9 @@ the fixed sorted order ``agent_ids``):
 ==============  ==================  ==================================================
 key             dtype               meaning
 ==============  ==================  ==================================================
-``obs``         the env's           Dict-obs leaves at steps t (and t + 1)
+``obs``         the env's           Dict-obs leaves at steps t (and t + 1); a leaf whose
+                                    shape differs between agents is flattened and
+                                    zero-padded to the widest agent's
 ``actions``     the action space's  int64 ``[N]`` for Discrete; float32 ``[N, A]`` for
                                     Box (``A`` = the largest agent's size, zero-padded)
 ``rewards``     float32             each agent's own reward ``[N]``
@@ -249,7 +251,7 @@ class JointReplayBuffer(MultiAgentEpisodeReplayBuffer):
 
         lengths = [len(episode.agent_episodes[a]) if a in episode.agent_episodes else -1 for a in agents]
         longest = obs_per_agent[int(np.argmax(lengths))]  # covers every step of the window
-        obs = _stack(_zeros_for_missing(obs_per_agent), axis=1)  # [T+1, N, ...]
+        obs = _stack(_pad_agents(_zeros_for_missing(obs_per_agent)), axis=1)  # [T+1, N, ...]
 
         if self.team_reward == "sum":
             team = rewards.sum(axis=1)
@@ -300,6 +302,25 @@ def _zeros_for_missing(items: List[Any]) -> List[Any]:
     ref = next(x for x in items if x is not None)
     zeros = tree.map_structure(np.zeros_like, ref)
     return [zeros if x is None else x for x in items]
+
+
+def _pad_agents(items: List[Any]) -> List[Any]:
+    """Agents whose observation leaves differ in shape (e.g. predators and prey):
+    each such leaf is flattened to ``[T, size]`` and zero-padded to the widest agent's.
+
+    ``rllib_marl.algorithms.offpolicy.batch.module_obs`` cuts a module's rows back
+    to its own shape.
+    """
+    leaves = [tree.flatten(x) for x in items]
+    out = [list(ls) for ls in leaves]
+    for i in range(len(leaves[0])):
+        shapes = {ls[i].shape for ls in leaves}
+        if len(shapes) > 1:
+            width = max(int(np.prod(ls[i].shape[1:])) for ls in leaves)
+            for a, ls in enumerate(leaves):
+                x = ls[i].reshape(len(ls[i]), -1)
+                out[a][i] = np.pad(x, ((0, 0), (0, width - x.shape[1])))
+    return [tree.unflatten_as(items[0], ls) for ls in out]
 
 
 def _stack(items: List[Any], axis: int = 0) -> Any:

@@ -70,4 +70,4 @@ class QMIX(OffPolicyAlgorithm):
     def sample_train_batch(self, batch_size: int) -> MultiAgentBatch:
         cfg = self.config
         return to_train_batch(self.replay_buffer.sample_sequences(batch_size, cfg.max_seq_len),
-                              cfg.agent_groups)
+                              cfg.agent_groups, cfg.obs_shapes)

@@ -30,7 +30,7 @@ from ray.rllib.utils.annotations import override
 
 from rllib_marl.algorithms.optim import FusedAdamMixin
 from rllib_marl.algorithms.offpolicy import replay as R
-from rllib_marl.algorithms.offpolicy.batch import module_rows, repeat_rows
+from rllib_marl.algorithms.offpolicy.batch import module_obs, module_rows, repeat_rows
 from rllib_marl.algorithms.offpolicy.targets import update_targets
 from rllib_marl.envs.adapter import ACTION_MASK
 from rllib_marl.policies.mixers import VDNMixer
@@ -42,12 +42,15 @@ SEQ_COLUMNS = (R.ACTIONS, R.REWARD, R.TERMINATED, R.FILLED, R.ALIVE, R.ALIVE_NEX
 STATE_SEQ = "mixer_state"
 
 
-def to_train_batch(seq: Dict[str, Any], groups: Sequence[Tuple[str, Sequence[int]]]) -> MultiAgentBatch:
+def to_train_batch(seq: Dict[str, Any], groups: Sequence[Tuple[str, Sequence[int]]],
+                   obs_shapes: Dict[str, Dict[str, Tuple[int, ...]]] | None = None) -> MultiAgentBatch:
     """Sequences ``[B, T, N, ...]`` → one SampleBatch per agent module.
 
     Args:
         seq: output of ``JointReplayBuffer.sample_sequences``.
         groups: ``(module_id, agent indices)`` for every agent module.
+        obs_shapes: per module, its observation leaves' shapes (cuts rows the
+            buffer padded to a wider agent's size back to the module's own).
     """
     B, T = seq[R.REWARD].shape
     per_module = {}
@@ -61,7 +64,7 @@ def to_train_batch(seq: Dict[str, Any], groups: Sequence[Tuple[str, Sequence[int
             return repeat_rows(x, k)
 
         data = {
-            Columns.OBS: {key: rows(v, 2) for key, v in seq[R.OBS].items()},
+            Columns.OBS: module_obs(seq[R.OBS], idx, 2, (obs_shapes or {}).get(mid)),
             R.ACTIONS: rows(seq[R.ACTIONS], 2),
             R.ALIVE: rows(seq[R.ALIVE], 2),
             R.ALIVE_NEXT: rows(seq[R.ALIVE_NEXT], 2),
