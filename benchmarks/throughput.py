@@ -48,6 +48,7 @@ from child import emit, run_child
 ROOT = Path(__file__).resolve().parent.parent
 MAPPO = ROOT / "tuned_examples" / "mappo" / "simple_spread.yaml"
 QMIX = ROOT / "tuned_examples" / "qmix" / "simple_spread.yaml"
+MADDPG = ROOT / "tuned_examples" / "maddpg" / "simple_spread.yaml"
 BATCH = 4000
 
 # name -> (kind, options). kind: raw | adapter | sample | train
@@ -63,6 +64,7 @@ ROWS = {
     "train: MAPPO, RLlib's runner, 1 env": ("train", {"who": "ours-rllib", "envs": 1}),
     "train: MAPPO, ours, 8 envs (default)": ("train", {"who": "ours", "envs": 8}),
     "train: QMIX (tuned example's replay ratio), ours, 8 envs": ("train", {"who": "qmix", "envs": 8}),
+    "train: MADDPG (tuned example's replay ratio), ours, 8 envs": ("train", {"who": "maddpg", "envs": 8}),
 }
 
 
@@ -217,13 +219,13 @@ def measure_train(repeats: int, who: str, envs: int) -> float:
     ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
     if who == "stock":
         config = _stock_config(envs)
-    elif who == "qmix":
-        config = _ours_config(envs, example=QMIX)
+    elif who in ("qmix", "maddpg"):
+        config = _ours_config(envs, example=QMIX if who == "qmix" else MADDPG)
     else:
         config = _ours_config(envs, sampler="rllib" if who == "ours-rllib" else "fast")
     algo = config.build_algo()
     run = _train_once(algo)
-    if who == "qmix":  # time iterations that learn: fill the buffer to learning_starts first
+    if who in ("qmix", "maddpg"):  # time iterations that learn: fill the buffer to learning_starts first
         sampled = 0
         while sampled < config.learning_starts:
             sampled += run()
