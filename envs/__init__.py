@@ -1,33 +1,31 @@
-"""PettingZoo environments for RLlib: registry, adapters and our own games."""
+"""PettingZoo environments for RLlib: registry, adapters and our own games.
 
-from rllib_marl.envs.adapter import (
-    ACTION_MASK,
-    AGENT_ID,
-    ENV_RETURN_INFO,
-    OBS,
-    STATE,
-    AECPettingZooAdapter,
-    ParallelPettingZooAdapter,
-    RLlibEnv,
-    make_env,
-)
-from rllib_marl.envs.registry import EnvError, list_envs, make_pettingzoo
-from rllib_marl.envs.spec import EnvConfig, RewardConfig, WrapperConfig
+Imports are lazy: ``rllib_marl.envs.spec`` and ``rllib_marl.envs.registry`` are
+read while parsing configs, before RLlib is needed.
+"""
 
-__all__ = [
-    "ACTION_MASK",
-    "AGENT_ID",
-    "ENV_RETURN_INFO",
-    "OBS",
-    "STATE",
-    "AECPettingZooAdapter",
-    "EnvConfig",
-    "EnvError",
-    "ParallelPettingZooAdapter",
-    "RLlibEnv",
-    "RewardConfig",
-    "WrapperConfig",
-    "list_envs",
-    "make_env",
-    "make_pettingzoo",
-]
+from rllib_marl.lazy import lazy_getattr
+
+_ADAPTER = "rllib_marl.envs.adapter"
+_REGISTRY = "rllib_marl.envs.registry"
+_SPEC = "rllib_marl.envs.spec"
+_EXPORTS = {
+    "ACTION_MASK": _ADAPTER,
+    "AGENT_ID": _ADAPTER,
+    "ENV_RETURN_INFO": _ADAPTER,
+    "OBS": _ADAPTER,
+    "STATE": _ADAPTER,
+    "AECPettingZooAdapter": _ADAPTER,
+    "ParallelPettingZooAdapter": _ADAPTER,
+    "RLlibEnv": _ADAPTER,
+    "make_env": _ADAPTER,
+    "EnvError": _REGISTRY,
+    "list_envs": _REGISTRY,
+    "make_pettingzoo": _REGISTRY,
+    "EnvConfig": _SPEC,
+    "RewardConfig": _SPEC,
+    "WrapperConfig": _SPEC,
+}
+__all__ = sorted(_EXPORTS)
+
+__getattr__ = lazy_getattr(_EXPORTS)

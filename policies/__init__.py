@@ -4,6 +4,8 @@ Imports are lazy: ``rllib_marl.policies.defaults`` is read while parsing
 configs, before torch and RLlib are needed.
 """
 
+from rllib_marl.lazy import lazy_getattr
+
 _EXPORTS = {
     "CRITIC_INPUTS": "rllib_marl.policies.actor_critic",
     "ActorCriticModule": "rllib_marl.policies.actor_critic",
@@ -16,10 +18,4 @@ _EXPORTS = {
 }
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name):
-    if name in _EXPORTS:
-        import importlib
-
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(name)
+__getattr__ = lazy_getattr(_EXPORTS)

@@ -76,7 +76,10 @@ class MarlMetricsCallback(RLlibCallback):
             if mean:
                 team /= len(returns)
             metrics_logger.log_value((MARL_KEY, TEAM_RETURN), team, window=win)
-        metrics_logger.log_value((MARL_KEY, EPISODE_LEN), len(episode), window=win)
+        # The whole episode's length: ``len(episode)`` counts only the chunk since
+        # the last sample() cut, ``env_t`` every env step since the reset.
+        metrics_logger.log_value((MARL_KEY, EPISODE_LEN), int(getattr(episode, "env_t", len(episode))),
+                                 window=win)
         for aid, r in returns.items():
             metrics_logger.log_value((MARL_KEY, AGENT_RETURN, aid), r, window=win)
 

@@ -130,3 +130,16 @@ def test_sharing_modes_map_agents_to_modules():
     exp = parse_experiment({**BASE, "multi_agent": {"sharing": "per_agent"}})
     _, mapping = validate(exp)
     assert mapping == {a: a for a in ("agent_0", "agent_1", "agent_2")}
+
+
+def test_parsing_a_config_imports_neither_torch_nor_ray():
+    """Specs and defaults are light modules: config errors come back fast."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from rllib_marl.config import load_experiment; "
+            "load_experiment(sys.argv[1]); "
+            "print(sorted(m for m in ('torch', 'ray') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code, str(ROOT / "tuned_examples" / "maddpg" / "simple_tag.yaml")],
+                         check=True, capture_output=True, text=True).stdout.strip()
+    assert out == "[]"

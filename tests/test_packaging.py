@@ -21,3 +21,6 @@ def test_wheel_installs_only_rllib_marl(tmp_path):
     assert "rllib_marl/envs/adapter.py" in names
     assert "rllib_marl/policies/actor_critic.py" in names
     assert "rllib_marl/envs/games/two_step.py" in names
+    for sub in ("algorithms/offpolicy/replay.py", "algorithms/maddpg/maddpg.py",
+                "algorithms/qmix/qmix.py", "policies/maddpg.py", "policies/defaults.py"):
+        assert f"rllib_marl/{sub}" in names, sub

@@ -4,6 +4,8 @@ Imports are lazy: ``rllib_marl.algorithms.maddpg.spec`` is read while parsing
 configs, before torch and RLlib are needed.
 """
 
+from rllib_marl.lazy import lazy_getattr
+
 _EXPORTS = {
     "MADDPG": "rllib_marl.algorithms.maddpg.maddpg",
     "MADDPGConfig": "rllib_marl.algorithms.maddpg.maddpg",
@@ -11,10 +13,4 @@ _EXPORTS = {
 }
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name):
-    if name in _EXPORTS:
-        import importlib
-
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(name)
+__getattr__ = lazy_getattr(_EXPORTS)

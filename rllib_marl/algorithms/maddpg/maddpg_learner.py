@@ -27,7 +27,6 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Sequence, Tuple
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from ray.rllib.core.columns import Columns

@@ -1,5 +1,7 @@
 """MAPPO and IPPO (PPO with our actor-critic module). Imports are lazy."""
 
+from rllib_marl.lazy import lazy_getattr
+
 _EXPORTS = {
     "MAPPO": "rllib_marl.algorithms.mappo.mappo",
     "IPPO": "rllib_marl.algorithms.mappo.mappo",
@@ -9,10 +11,4 @@ _EXPORTS = {
 }
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name):
-    if name in _EXPORTS:
-        import importlib
-
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(name)
+__getattr__ = lazy_getattr(_EXPORTS)
