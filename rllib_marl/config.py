@@ -364,14 +364,8 @@ def _check_search_space(exp: ExperimentConfig) -> None:
             vals = [parse_value(float, v, f"{path}.{kind}") for v in vals]
             if len(vals) != 2 or not vals[0] < vals[1] or (kind == "loguniform" and vals[0] <= 0):
                 raise ConfigError(f"{path}.{kind}", "expected [low, high] with 0 < low < high")
-        if key == "training.mixer" and "qmix" in vals and exp.training_config().mixer != "qmix":
-            # The mixer module is built once from the base config, not per trial.
-            base = exp.training_config().mixer
-            raise ConfigError(
-                f"{path}.{kind}",
-                f"qmix needs its mixer module, which is built from the base config's "
-                f"training.mixer ({base}); set training.mixer: qmix in the config to search over mixers",
-            )
+        if exp.spec.check_search_space is not None:
+            exp.spec.check_search_space(exp, key, f"{path}.{kind}", vals)
 
 
 def _space_kind(space) -> Optional[str]:

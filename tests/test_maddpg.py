@@ -234,6 +234,13 @@ def test_config_errors_name_the_key_and_the_alternatives(env, training, model, p
     assert e.value.path == path and fragment in e.value.message, str(e.value)
 
 
+def test_tune_refuses_settings_that_shape_the_modules():
+    base = {"algorithm": "maddpg", "env": TARGET_SUM, "stop": {"iterations": 1}}
+    parse_experiment({**base, "tune": {"search_space": {"training.actor_lr": {"loguniform": [1e-4, 1e-2]}}}})
+    with pytest.raises(ConfigError, match="shapes the modules"):
+        parse_experiment({**base, "tune": {"search_space": {"training.variant": {"grid": ["maddpg", "matd3"]}}}})
+
+
 # ----- smoke: runners, learners, resume, mixed critics ---------------------------------
 
 

@@ -50,6 +50,8 @@ class AlgorithmSpec:
             ``configure(config, exp, env, mapping)`` (modules beyond the per-agent ones).
         check: algorithm-specific validation ``check(exp, env, mapping)`` that
             raises ``ConfigError`` before Ray starts.
+        check_search_space: algorithm-specific check of one ``tune.search_space``
+            entry, ``check_search_space(exp, key, path, values)``.
         state_hint: why the global state is needed and what to use without one.
         aec_hint: what to use instead when the env is turn-based.
     """
@@ -66,6 +68,7 @@ class AlgorithmSpec:
     state_needed_by: Optional[Callable[[Any], bool]] = None
     configure: Optional[Callable[..., None]] = None
     check: Optional[Callable[..., None]] = None
+    check_search_space: Optional[Callable[..., None]] = None
     state_hint: str = ""
     aec_hint: str = ""
 

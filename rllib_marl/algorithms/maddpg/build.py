@@ -46,9 +46,7 @@ def configure_maddpg(config, exp, env, mapping: Dict[str, str]) -> None:
     critic_modules, kinds = {}, {}
     for mid, idx in groups:
         kind = tr.critic_by_module.get(mid, tr.critic)
-        members = [agents[i] for i in idx]
-        if kind == "local" and len({obs_dim_sig(obs_spaces[a], act_spaces[a]) for a in members}) > 1:
-            raise ValueError(f"module {mid}: a shared local critic needs equal spaces for its agents")
+        members = [agents[i] for i in idx]  # one module's agents share their spaces
         specs[mid].model_config = {**specs[mid].model_config, **tr.actor_settings()}
         cid = f"{mid}{CRITIC_SUFFIX}"
         first = members[0]
@@ -72,6 +70,3 @@ def configure_maddpg(config, exp, env, mapping: Dict[str, str]) -> None:
     config.rl_module(rl_module_spec=MultiRLModuleSpec(rl_module_specs=specs))
     config.multi_agent(policies=set(modules), policies_to_train=modules)
 
-
-def obs_dim_sig(obs_space, act_space):
-    return (repr(obs_space[OBS]), repr(act_space))

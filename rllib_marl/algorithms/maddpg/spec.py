@@ -141,6 +141,18 @@ def _check_maddpg(exp, env, mapping) -> None:
                                            "(or use mappo / qmix for recurrent policies)")
 
 
+# Settings that shape the modules (built once from the base config), not per trial.
+_STRUCTURAL = ("variant", "critic", "critic_by_module", "critic_input") + MADDPGTraining.ACTOR_SETTINGS
+
+
+def _check_maddpg_search(exp, key, path, values) -> None:
+    name = key.split(".", 1)[1] if key.startswith("training.") else ""
+    if name in _STRUCTURAL:
+        raise ConfigError(path, f"training.{name} shapes the modules, which are built once from the base "
+                                f"config; run one search per value instead (searchable: learning rates, "
+                                f"gamma, tau, batch and replay settings, policy_delay, target_noise)")
+
+
 MADDPG_SPEC = AlgorithmSpec(
     name="maddpg",
     config_cls=_maddpg_config,
@@ -156,6 +168,7 @@ MADDPG_SPEC = AlgorithmSpec(
     state_needed_by=lambda training: training.critic_input == "state",
     configure=_configure_maddpg,
     check=_check_maddpg,
+    check_search_space=_check_maddpg_search,
     state_hint="training.critic_input: state needs the global state; use auto, env or concat "
                "(or critic_input: obs, every agent's observation)",
     aec_hint="maddpg's critics need every agent's action at the same env step; use the env's "

@@ -8,7 +8,7 @@ from typing import Dict, Optional
 
 from rllib_marl.algorithms.spec import DISCRETE, AlgorithmSpec
 from rllib_marl.policies.defaults import Q_AGENT
-from rllib_marl.schema import choices
+from rllib_marl.schema import ConfigError, choices
 
 
 @dataclass
@@ -87,6 +87,16 @@ def _configure_qmix(config, exp, env, mapping):
     configure_qmix(config, exp, env, mapping)
 
 
+def _check_qmix_search(exp, key, path, values) -> None:
+    if key == "training.mixer" and "qmix" in values and exp.training_config().mixer != "qmix":
+        # The mixer module is built once from the base config, not per trial.
+        raise ConfigError(
+            path,
+            f"qmix needs its mixer module, which is built from the base config's training.mixer "
+            f"({exp.training_config().mixer}); set training.mixer: qmix in the config to search over mixers",
+        )
+
+
 QMIX_SPEC = AlgorithmSpec(
     name="qmix",
     config_cls=_qmix_config,
@@ -99,6 +109,7 @@ QMIX_SPEC = AlgorithmSpec(
     model_defaults={k: Q_AGENT[k] for k in ("hidden", "activation", "use_gru", "gru_hidden", "max_seq_len")},
     state_needed_by=lambda training: training.mixer == "qmix",
     configure=_configure_qmix,
+    check_search_space=_check_qmix_search,
     state_hint="the qmix mixer conditions on the global state; use auto, env or concat "
                "(or training.mixer: vdn or none, which need no global state)",
     aec_hint="use the env's parallel_env version if it has one, or mappo / ippo",
