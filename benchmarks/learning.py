@@ -41,6 +41,8 @@ IPPO = ROOT / "tuned_examples" / "ippo" / "simple_spread.yaml"
 QMIX = ROOT / "tuned_examples" / "qmix" / "simple_spread.yaml"
 MADDPG = ROOT / "tuned_examples" / "maddpg" / "simple_spread.yaml"  # continuous actions
 MADDPG_DISCRETE = ROOT / "tuned_examples" / "maddpg" / "simple_spread_paper.yaml"
+NOISE_DECAY = ["--set", "training.noise_std_start=0.3", "--set", "training.noise_std_end=0.05",
+               "--set", "training.noise_timesteps=500000"]
 # name -> (tuned example, extra CLI args). The library's defaults sample with our
 # FastMultiAgentEnvRunner and 8 sub-envs; `-rllib-runner` is the same algorithm
 # sampled by RLlib's MultiAgentEnvRunner with one env, as before issue #4.
@@ -65,6 +67,13 @@ VARIANTS = {
     "matd3-cont": (MADDPG, ["--set", "training.variant=matd3"]),
     "maddpg-disc": (MADDPG_DISCRETE, []),
     "matd3-disc": (MADDPG_DISCRETE, ["--set", "training.variant=matd3"]),
+    # Continuous-action probes against the tuned example (constant noise 0.1, lr 1e-2):
+    # the noise decaying 0.3 -> 0.05 over 500k env steps (its first setting), and
+    # learning rates 1e-3 with that decaying noise.
+    "maddpg-cont-noise-decay": (MADDPG, NOISE_DECAY),
+    "matd3-cont-noise-decay": (MADDPG, NOISE_DECAY + ["--set", "training.variant=matd3"]),
+    "maddpg-cont-lr1e-3": (MADDPG, NOISE_DECAY + ["--set", "training.actor_lr=1e-3",
+                                                  "--set", "training.critic_lr=1e-3"]),
 }
 CHECKPOINTS = (100_000, 200_000, 300_000, 500_000)
 MAIN = 300_000  # budget of issue #3's comparison: per-agent and wall-time columns

@@ -21,6 +21,7 @@ from rllib_marl.envs.games import (
     climbing_game,
     iterated_prisoners_dilemma,
     penalty_game,
+    target_sum_game,
     two_step_game,
 )
 
@@ -51,6 +52,7 @@ def rollout(env, seed=0, policy=None, max_steps=1000):
         lambda: penalty_game(k=-50.0),
         two_step_game,
         lambda: climbing_game(rounds=5),
+        target_sum_game,
     ],
 )
 def test_games_pass_pettingzoo_parallel_api_test(factory):
@@ -301,3 +303,23 @@ def test_concat_state_equals_mpe2_state_for_simple_spread():
         act = {a: t % 5 for a in oa}
         oa, *_ = env_state.step(act)
         ob, *_ = concat.step(act)
+
+
+def test_target_sum_pays_the_squared_miss_and_random_play_averages_minus_one():
+    env = target_sum_game(max_steps=3)
+    obs, _ = env.reset(seed=0)
+    c = float(obs["agent_0"][0])
+    _, r, _, trunc, _ = env.step({"agent_0": np.array([c / 2]), "agent_1": np.array([c / 2])})
+    assert r["agent_0"] == r["agent_1"] == pytest.approx(0.0, abs=1e-6)
+    c = float(env._c)
+    _, r, _, _, _ = env.step({"agent_0": np.array([1.0]), "agent_1": np.array([1.0])})
+    assert r["agent_0"] == pytest.approx(-((2.0 - c) ** 2))
+    rng = np.random.default_rng(0)
+    total, n = 0.0, 0
+    for ep in range(400):
+        env.reset(seed=ep)
+        while env.agents:
+            _, r, *_ = env.step({a: rng.uniform(-1, 1, 1) for a in env.agents})
+            total += r["agent_0"]
+            n += 1
+    assert total / n == pytest.approx(-1.0, abs=0.1)

@@ -17,6 +17,8 @@ SMALL = {
             "training.num_epochs=1", "stop.iterations=1"],
     "qmix": ["training.learning_starts=100", "training.env_steps_per_iteration=200",
              "training.env_steps_per_update=100", "training.train_batch_size=4", "stop.iterations=1"],
+    "maddpg": ["training.learning_starts=100", "training.env_steps_per_iteration=200",
+               "training.env_steps_per_update=100", "training.train_batch_size=32", "stop.iterations=1"],
 }
 
 
@@ -28,12 +30,15 @@ def run_cli(out, *args):
 def test_tuned_example_runs(ray_local, tmp_path, path):
     args = ["--config", str(path)]
     algo = yaml.safe_load(path.read_text())["algorithm"]
-    for s in SMALL["qmix" if algo == "qmix" else "ppo"]:
+    for s in SMALL.get(algo, SMALL["ppo"]):
         args += ["--set", s]
     assert run_cli(tmp_path / "run", *args) == 0
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["iterations"] == 1 and summary["env_steps"] >= 200
-    assert np.isfinite(summary["team_return"])
+    if summary["teams"] == "by_prefix":  # competitive: one return per team, none overall
+        assert summary["team_returns"] and all(np.isfinite(v) for v in summary["team_returns"].values())
+    else:
+        assert np.isfinite(summary["team_return"])
     assert set(summary["agent_returns"])
     for f in ("learning_curve.png", "progress.csv", "run_config.yaml"):
         assert (tmp_path / "run" / f).exists()
