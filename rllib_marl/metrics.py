@@ -64,10 +64,10 @@ class MarlMetricsCallback(RLlibCallback):
         n_runners = getattr(cfg, "num_env_runners", 0) or 1
         smooth = getattr(cfg, "metrics_num_episodes_for_smoothing", 100)
         win = max(1, int(math.ceil(smooth / n_runners)))
-        teams: Dict[str, list] = {}
-        for aid, r in returns.items():
-            teams.setdefault(team_of(aid, self._teams(cfg)), []).append(r)
         if self._teams(cfg) == "by_prefix":
+            teams: Dict[str, list] = {}
+            for aid, r in returns.items():
+                teams.setdefault(team_of(aid, "by_prefix"), []).append(r)
             for name, rs in teams.items():
                 value = sum(rs) / len(rs) if mean else sum(rs)
                 metrics_logger.log_value((MARL_KEY, TEAM_RETURNS, name), value, window=win)
