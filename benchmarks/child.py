@@ -1,5 +1,6 @@
-"""Runs a benchmark measurement in a fresh process (its own Ray, its own torch
-threads) and reads back its result: the child prints one ``RESULT <json>`` line."""
+"""Runs benchmark work in fresh processes (their own Ray, their own torch threads):
+one measurement whose child prints one ``RESULT <json>`` line (:func:`run_child`),
+or a pool of long runs side by side (:func:`run_pool`)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
-from typing import Any, Dict, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,3 +36,24 @@ def run_child(script: str, opts: Dict[str, Any], extra_args: Sequence[str] = ())
         if line.startswith("RESULT "):
             return json.loads(line[7:])
     raise RuntimeError(f"{opts} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
+
+
+def run_pool(jobs: List[Tuple[str, int]], parallel: int, command: Callable[[str, int], List[str]],
+             log: Optional[Callable[[str, int], Path]] = None) -> None:
+    """Runs ``command(name, seed)`` for every ``(name, seed)``, ``parallel`` at a time,
+    each with one torch thread (``OMP_NUM_THREADS=1``); stdout and stderr go to
+    ``log(name, seed)`` when given."""
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    jobs, running = list(jobs), []
+    while jobs or running:
+        while jobs and len(running) < parallel:
+            name, seed = jobs.pop(0)
+            print(f"start {name} seed {seed}", flush=True)
+            out = {} if log is None else {"stdout": open(log(name, seed), "w"), "stderr": subprocess.STDOUT}
+            running.append(((name, seed), subprocess.Popen(command(name, seed), cwd=ROOT, env=env, **out)))
+        time.sleep(5)
+        for item in list(running):
+            (name, seed), proc = item
+            if proc.poll() is not None:
+                print(f"done {name} seed {seed}: exit {proc.returncode}", flush=True)
+                running.remove(item)

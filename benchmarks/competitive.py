@@ -22,12 +22,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
+
+from child import run_pool
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "benchmarks" / "out" / "competitive"
@@ -117,21 +116,8 @@ def main() -> int:
     if not args.report:
         jobs = [(m, int(s)) for s in args.seeds.split(",") for m in args.matchups.split(",")]
         jobs = [(m, s) for m, s in jobs if not (run_dir(out, m, s) / "summary.json").exists()]
-        env = dict(os.environ, OMP_NUM_THREADS="1")
-        running = []
-        while jobs or running:
-            while jobs and len(running) < args.jobs:
-                m, s = jobs.pop(0)
-                print(f"start {m} seed {s}", flush=True)
-                log = open(out / f"{m}_seed{s}.log", "w")
-                running.append(((m, s), subprocess.Popen(command(m, s, args.env_steps, out), cwd=ROOT,
-                                                          env=env, stdout=log, stderr=subprocess.STDOUT)))
-            time.sleep(5)
-            for item in list(running):
-                (m, s), proc = item
-                if proc.poll() is not None:
-                    print(f"done {m} seed {s}: exit {proc.returncode}", flush=True)
-                    running.remove(item)
+        run_pool(jobs, args.jobs, lambda m, s: command(m, s, args.env_steps, out),
+                 log=lambda m, s: out / f"{m}_seed{s}.log")
     print(report(out))
     return 0
 

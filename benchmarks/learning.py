@@ -34,6 +34,8 @@ import sys
 import time
 from pathlib import Path
 
+from child import run_pool
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "benchmarks" / "out" / "learning"
 MAPPO = ROOT / "tuned_examples" / "mappo" / "simple_spread.yaml"
@@ -329,21 +331,8 @@ def main() -> int:
                 p = out / f"{a}_seed{s}.csv"
                 return p.exists() and _at(_load(p), args.env_steps) is not None
             jobs = [(a, s) for a, s in jobs if not complete(a, s)]
-        running = []
-        env = dict(os.environ, OMP_NUM_THREADS="1")
-        while jobs or running:
-            while jobs and len(running) < args.jobs:
-                a, s = jobs.pop(0)
-                print(f"start {a} seed {s}", flush=True)
-                running.append(((a, s), subprocess.Popen(
-                    [sys.executable, __file__, "--single", a, s, "--env-steps",
-                     str(args.env_steps), "--out", str(out)], env=env)))
-            time.sleep(5)
-            for item in list(running):
-                (a, s), proc = item
-                if proc.poll() is not None:
-                    print(f"done {a} seed {s}: exit {proc.returncode}", flush=True)
-                    running.remove(item)
+        run_pool(jobs, args.jobs, lambda a, s: [sys.executable, __file__, "--single", a, str(s),
+                                                "--env-steps", str(args.env_steps), "--out", str(out)])
     print(report(out, Path(args.docs)))
     return 0
 

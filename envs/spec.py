@@ -25,11 +25,6 @@ def agent_prefix(agent_id: str) -> str:
     return re.sub(r"[_-]?\d+$", "", str(agent_id)) or str(agent_id)
 
 
-def team_of(agent_id: str, teams: str) -> str:
-    """The team an agent reports under: ``team`` for ``one``, its prefix for ``by_prefix``."""
-    return agent_prefix(agent_id) if teams == "by_prefix" else "team"
-
-
 @dataclass
 class RewardConfig:
     """How each agent's training reward is formed from the env's rewards.

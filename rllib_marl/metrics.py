@@ -19,7 +19,7 @@ from typing import Any, Dict
 from ray.rllib.callbacks.callbacks import RLlibCallback
 
 from rllib_marl.envs.adapter import ENV_RETURN_INFO
-from rllib_marl.envs.spec import team_of
+from rllib_marl.envs.spec import agent_prefix
 
 # Keys under result["env_runners"][MARL_KEY] and top-level result keys.
 MARL_KEY = "marl"
@@ -67,7 +67,7 @@ class MarlMetricsCallback(RLlibCallback):
         if self._teams(cfg) == "by_prefix":
             teams: Dict[str, list] = {}
             for aid, r in returns.items():
-                teams.setdefault(team_of(aid, "by_prefix"), []).append(r)
+                teams.setdefault(agent_prefix(aid), []).append(r)
             for name, rs in teams.items():
                 value = sum(rs) / len(rs) if mean else sum(rs)
                 metrics_logger.log_value((MARL_KEY, TEAM_RETURNS, name), value, window=win)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Dict, Optional
 
 from rllib_marl.algorithms.spec import CONTINUOUS, DISCRETE, AlgorithmSpec
+from rllib_marl.lazy import deferred
 from rllib_marl.policies.defaults import DETERMINISTIC_ACTOR
 from rllib_marl.schema import ConfigError, choices
 
@@ -104,18 +105,6 @@ class MADDPGTraining:
         return {k: getattr(self, k) for k in self.ACTOR_SETTINGS}
 
 
-def _maddpg_config():
-    from rllib_marl.algorithms.maddpg.maddpg import MADDPGConfig
-
-    return MADDPGConfig()
-
-
-def _configure_maddpg(config, exp, env, mapping):
-    from rllib_marl.algorithms.maddpg.build import configure_maddpg
-
-    configure_maddpg(config, exp, env, mapping)
-
-
 def _check_maddpg(exp, env, mapping) -> None:
     tr = exp.training_config()
     modules = sorted(set(mapping.values()))
@@ -155,7 +144,7 @@ def _check_maddpg_search(exp, key, path, values) -> None:
 
 MADDPG_SPEC = AlgorithmSpec(
     name="maddpg",
-    config_cls=_maddpg_config,
+    config_cls=deferred("rllib_marl.algorithms.maddpg.maddpg:MADDPGConfig"),
     training_cls=MADDPGTraining,
     action_spaces=(DISCRETE, CONTINUOUS),
     needs_global_state=False,
@@ -166,7 +155,7 @@ MADDPG_SPEC = AlgorithmSpec(
     model_defaults={"hidden": list(DETERMINISTIC_ACTOR["hidden"]),
                     "activation": DETERMINISTIC_ACTOR["activation"]},
     state_needed_by=lambda training: training.critic_input == "state",
-    configure=_configure_maddpg,
+    configure=deferred("rllib_marl.algorithms.maddpg.build:configure_maddpg"),
     check=_check_maddpg,
     check_search_space=_check_maddpg_search,
     state_hint="training.critic_input: state needs the global state; use auto, env or concat "

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Dict, Optional
 
 from rllib_marl.algorithms.spec import CONTINUOUS, DISCRETE, AlgorithmSpec
+from rllib_marl.lazy import deferred
 
 
 @dataclass
@@ -51,21 +52,9 @@ class PPOTraining:
         return dataclasses.asdict(self)
 
 
-def _mappo_config():
-    from rllib_marl.algorithms.mappo.mappo import MAPPOConfig
-
-    return MAPPOConfig()
-
-
-def _ippo_config():
-    from rllib_marl.algorithms.mappo.mappo import IPPOConfig
-
-    return IPPOConfig()
-
-
 MAPPO_SPEC = AlgorithmSpec(
     name="mappo",
-    config_cls=_mappo_config,
+    config_cls=deferred("rllib_marl.algorithms.mappo.mappo:MAPPOConfig"),
     training_cls=PPOTraining,
     action_spaces=(DISCRETE, CONTINUOUS),
     needs_global_state=True,
@@ -78,7 +67,7 @@ MAPPO_SPEC = AlgorithmSpec(
 
 IPPO_SPEC = AlgorithmSpec(
     name="ippo",
-    config_cls=_ippo_config,
+    config_cls=deferred("rllib_marl.algorithms.mappo.mappo:IPPOConfig"),
     training_cls=PPOTraining,
     action_spaces=(DISCRETE, CONTINUOUS),
     needs_global_state=False,

@@ -55,7 +55,7 @@ out by ``alive``.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import tree
@@ -138,15 +138,12 @@ class JointReplayBuffer(MultiAgentEpisodeReplayBuffer):
         the module docstring, with ``OBS`` at step t and ``NEXT_OBS`` at t + 1.
         Draws from one episode are gathered together.
         """
-        by_episode: Dict[int, List[int]] = {}
-        episodes = {}
+        by_episode: Dict[str, Tuple[Any, List[int]]] = {}
         for episode, t in self._picks(batch_size):
-            key = id(episode)
-            episodes[key] = episode
-            by_episode.setdefault(key, []).append(t)
+            by_episode.setdefault(episode.id_, (episode, []))[1].append(t)
         parts = []
-        for key, ts in by_episode.items():
-            full = self._episode_arrays(episodes[key])
+        for episode, ts in by_episode.values():
+            full = self._episode_arrays(episode)
             t = np.asarray(ts)
             part = {k: full[k][t] for k in _STEP_KEYS}
             part[OBS] = tree.map_structure(lambda x: x[t], full[OBS])

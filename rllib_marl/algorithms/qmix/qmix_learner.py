@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Sequence, Tuple
 
-import numpy as np
 import torch
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.learner.torch.torch_learner import TorchLearner
@@ -30,7 +29,7 @@ from ray.rllib.utils.annotations import override
 
 from rllib_marl.algorithms.optim import FusedAdamMixin
 from rllib_marl.algorithms.offpolicy import replay as R
-from rllib_marl.algorithms.offpolicy.batch import module_obs, module_rows, repeat_rows
+from rllib_marl.algorithms.offpolicy import batch as rows_of
 from rllib_marl.algorithms.offpolicy.targets import update_targets
 from rllib_marl.envs.adapter import ACTION_MASK
 from rllib_marl.policies.mixers import VDNMixer
@@ -58,13 +57,13 @@ def to_train_batch(seq: Dict[str, Any], groups: Sequence[Tuple[str, Sequence[int
         k = len(idx)
 
         def rows(x, agent_axis):  # [B, ..., N, ...] -> [B * k, ...] over this module's agents
-            return module_rows(x, idx, agent_axis)
+            return rows_of.module_rows(x, idx, agent_axis)
 
         def shared(x):  # [B, ...] -> [B * k, ...]
-            return repeat_rows(x, k)
+            return rows_of.repeat_rows(x, k)
 
         data = {
-            Columns.OBS: module_obs(seq[R.OBS], idx, 2, (obs_shapes or {}).get(mid)),
+            Columns.OBS: rows_of.module_obs(seq[R.OBS], idx, 2, (obs_shapes or {}).get(mid)),
             R.ACTIONS: rows(seq[R.ACTIONS], 2),
             R.ALIVE: rows(seq[R.ALIVE], 2),
             R.ALIVE_NEXT: rows(seq[R.ALIVE_NEXT], 2),
@@ -185,7 +184,7 @@ class QMIXTorchLearner(FusedAdamMixin, TorchLearner):
         B = first[R.REWARD].shape[0] // k0
 
         def agents_axis(x: torch.Tensor, k: int) -> torch.Tensor:  # [B*k, T, ...] -> [B, T, k, ...]
-            return x.reshape(B, k, *x.shape[1:]).transpose(1, 2)
+            return rows_of.agents_axis(x, B, k, axis=2)
 
         q_parts, q_tgt_parts, cols = [], [], {}
         for mid, idx in groups:
@@ -199,11 +198,10 @@ class QMIXTorchLearner(FusedAdamMixin, TorchLearner):
             mask = batch[mid][Columns.OBS].get(ACTION_MASK)
             if mask is not None:
                 cols.setdefault(ACTION_MASK, []).append(agents_axis(mask, k))
-        order = np.argsort(np.concatenate([idx for _, idx in groups]))
-        order_t = torch.as_tensor(order, device=first[R.REWARD].device)
+        order = rows_of.joint_order(groups)
 
         def joint(parts):  # concat modules' agents, then restore the sorted agent order
-            return torch.cat(parts, dim=2).index_select(2, order_t)
+            return rows_of.joint(parts, order, axis=2)
 
         q = joint(q_parts)  # [B, T+1, N, A]
         q_tgt = joint(q_tgt_parts)

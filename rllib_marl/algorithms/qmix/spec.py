@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Dict, Optional
 
 from rllib_marl.algorithms.spec import DISCRETE, AlgorithmSpec
+from rllib_marl.lazy import deferred
 from rllib_marl.policies.defaults import Q_AGENT
 from rllib_marl.schema import ConfigError, choices
 
@@ -75,18 +76,6 @@ class QMIXTraining:
         return {k: getattr(self, k) for k in self.EXPLORATION}
 
 
-def _qmix_config():
-    from rllib_marl.algorithms.qmix.qmix import QMIXConfig
-
-    return QMIXConfig()
-
-
-def _configure_qmix(config, exp, env, mapping):
-    from rllib_marl.algorithms.qmix.build import configure_qmix
-
-    configure_qmix(config, exp, env, mapping)
-
-
 def _check_qmix_search(exp, key, path, values) -> None:
     if key == "training.mixer" and "qmix" in values and exp.training_config().mixer != "qmix":
         # The mixer module is built once from the base config, not per trial.
@@ -99,7 +88,7 @@ def _check_qmix_search(exp, key, path, values) -> None:
 
 QMIX_SPEC = AlgorithmSpec(
     name="qmix",
-    config_cls=_qmix_config,
+    config_cls=deferred("rllib_marl.algorithms.qmix.qmix:QMIXConfig"),
     training_cls=QMIXTraining,
     action_spaces=(DISCRETE,),
     needs_global_state=True,
@@ -108,7 +97,7 @@ QMIX_SPEC = AlgorithmSpec(
     description="value decomposition: QMIX (training.mixer: qmix), VDN (vdn) or IQL (none)",
     model_defaults={k: Q_AGENT[k] for k in ("hidden", "activation", "use_gru", "gru_hidden", "max_seq_len")},
     state_needed_by=lambda training: training.mixer == "qmix",
-    configure=_configure_qmix,
+    configure=deferred("rllib_marl.algorithms.qmix.build:configure_qmix"),
     check_search_space=_check_qmix_search,
     state_hint="the qmix mixer conditions on the global state; use auto, env or concat "
                "(or training.mixer: vdn or none, which need no global state)",
