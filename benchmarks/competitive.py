@@ -1,20 +1,25 @@
-"""Predator-prey: MADDPG against independent DDPG, both ways round and each against itself.
+"""Mixed and competitive MPE games: MADDPG against independent DDPG, both ways round.
 
-mpe2 simple_tag_v3 (tuned_examples/maddpg/simple_tag.yaml: 3 predators, 1 prey,
-2 obstacles, discrete actions). Four match-ups, each trained from scratch, per seed:
+Two games (``--game``), each with four match-ups trained from scratch per seed:
+a central critic (MADDPG) or a local one (independent DDPG) for each side,
+set with ``training.critic_by_module`` / ``training.critic``.
 
-* ``maddpg-vs-maddpg``: central critics for both teams;
-* ``maddpg-pred_ddpg-prey``: central predators, local-critic (DDPG) prey;
-* ``ddpg-pred_maddpg-prey``: local-critic predators, central prey;
-* ``ddpg-vs-ddpg``: local critics for both.
+* ``tag``: mpe2 simple_tag_v3 (tuned_examples/maddpg/simple_tag.yaml): 3
+  predators (``adversary_*``) chase 1 faster prey (``agent_0``) among 2
+  obstacles. Reported as in the MADDPG paper: touches per episode (the env's
+  own ``touches`` metric, equal to a predator's return / 10).
+* ``adversary``: mpe2 simple_adversary_v3 (tuned_examples/maddpg/simple_adversary.yaml,
+  physical deception): 2 good agents against 1 adversary. Reported: the env's
+  own success rates, ``good_success`` and ``adversary_success`` (a good agent /
+  the adversary within 2 goal radii of the goal at the episode's last step).
 
-Reported as in the MADDPG paper: touches per episode (a predator's return / 10:
-every predator is paid +10 per predator-prey collision), and each team's return,
-over the last logged points of training (each a mean over the last 100 episodes).
+Both: each team's return (sum over its agents), over the last logged points of
+training (each a mean over the last 100 episodes, with exploration).
 
 Usage:
-    python benchmarks/competitive.py --seeds 0,1,2 --jobs 2 --env-steps 200000
-    python benchmarks/competitive.py --report
+    python benchmarks/competitive.py --game tag --seeds 0,1,2 --jobs 2 --env-steps 200000
+    python benchmarks/competitive.py --game adversary --seeds 0,1,2 --jobs 2 --env-steps 200000
+    python benchmarks/competitive.py --game tag --report
 """
 
 from __future__ import annotations
@@ -29,23 +34,42 @@ from pathlib import Path
 from child import run_pool
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_OUT = ROOT / "benchmarks" / "out" / "competitive"
-TAG = ROOT / "tuned_examples" / "maddpg" / "simple_tag.yaml"
-MATCHUPS = {
-    "maddpg-vs-maddpg": [],
-    "maddpg-pred_ddpg-prey": ["--set", "training.critic_by_module.agent=local"],
-    "ddpg-pred_maddpg-prey": ["--set", "training.critic_by_module.adversary=local"],
-    "ddpg-vs-ddpg": ["--set", "training.critic=local"],
+EXAMPLES = ROOT / "tuned_examples" / "maddpg"
+# game -> tuned example, default output, (adversary side, agent side) labels,
+# the env metrics reported.
+GAMES = {
+    "tag": (EXAMPLES / "simple_tag.yaml", ROOT / "benchmarks" / "out" / "competitive",
+            ("pred", "prey"), ("touches",)),
+    "adversary": (EXAMPLES / "simple_adversary.yaml", ROOT / "benchmarks" / "out" / "competitive_adversary",
+                  ("adv", "good"), ("good_success", "adversary_success")),
+}
+# (adversary team's critic, agent team's critic) -> CLI overrides.
+KINDS = {
+    ("maddpg", "maddpg"): [],
+    ("maddpg", "ddpg"): ["--set", "training.critic_by_module.agent=local"],
+    ("ddpg", "maddpg"): ["--set", "training.critic_by_module.adversary=local"],
+    ("ddpg", "ddpg"): ["--set", "training.critic=local"],
 }
 LAST = 10  # logged points (iterations) averaged at the end of a run
+
+
+def matchups(game: str):
+    """``{name: (adversary kind, agent kind, overrides)}``; tag's names are
+    ``maddpg-vs-maddpg``, ``maddpg-pred_ddpg-prey``, ..."""
+    a, b = GAMES[game][2]
+    out = {}
+    for (ka, kb), extra in KINDS.items():
+        name = f"{ka}-vs-{kb}" if ka == kb else f"{ka}-{a}_{kb}-{b}"
+        out[name] = (ka, kb, extra)
+    return out
 
 
 def run_dir(out: Path, name: str, seed: int) -> Path:
     return out / f"{name}_seed{seed}"
 
 
-def command(name: str, seed: int, env_steps: int, out: Path):
-    return [sys.executable, "-m", "rllib_marl.train", "--config", str(TAG), *MATCHUPS[name],
+def command(game: str, name: str, seed: int, env_steps: int, out: Path):
+    return [sys.executable, "-m", "rllib_marl.train", "--config", str(GAMES[game][0]), *matchups(game)[name][2],
             "--seed", str(seed), "--set", f"stop.env_steps={env_steps}", "--set", "checkpoint.interval=0",
             "--output", str(run_dir(out, name, seed)), "--quiet", "--num-cpus", "1"]
 
@@ -62,63 +86,76 @@ def _mean_last(rows, key):
     return statistics.mean(vals) if vals else math.nan
 
 
-def _fmt(vals):
+def _fmt(vals, digits=2):
     vals = [v for v in vals if not math.isnan(v)]
     if not vals:
         return "n/a"
     if len(vals) == 1:
-        return f"{vals[0]:.2f}"
-    return f"{statistics.mean(vals):.2f} ± {statistics.stdev(vals):.2f}"
+        return f"{vals[0]:.{digits}f}"
+    return f"{statistics.mean(vals):.{digits}f} ± {statistics.stdev(vals):.{digits}f}"
 
 
-def report(out: Path) -> str:
+def _metric(rows, name):
+    if rows and f"env/{name}" in rows[0]:
+        return _mean_last(rows, f"env/{name}")
+    if name == "touches":  # runs from before the env metrics: a predator's return / 10
+        return _mean_last(rows, "return/adversary_0") / 10
+    return math.nan
+
+
+def report(game: str, out: Path) -> str:
+    a, b = GAMES[game][2]
+    metrics = GAMES[game][3]
     lines = [
-        f"Touches per episode = predator return / 10; returns per team (sum over the team's agents); "
-        f"each the mean of the last {LAST} logged iterations of training (each a mean over the last "
-        "100 episodes, with exploration); mean ± std over seeds.",
+        f"Env metrics: the env's own (envs/env_metrics.py), mean per episode; returns per team (sum over "
+        f"the team's agents); each the mean of the last {LAST} logged iterations of training (each a mean "
+        "over the last 100 episodes, with exploration); mean ± std over seeds.",
         "",
-        "| predators | prey | seeds | env steps | touches / episode | predator team return | prey return | wall s |",
-        "|---|---|---|---|---|---|---|---|",
+        f"| {a} side | {b} side | seeds | env steps | " + " | ".join(metrics)
+        + " | adversary team return | agent team return | wall s |",
+        "|---|---|---|---|" + "---|" * len(metrics) + "---|---|---|",
     ]
-    for name in MATCHUPS:
-        touches, pred, prey, walls, steps, seeds = [], [], [], [], [], []
+    for name, (ka, kb, _) in matchups(game).items():
+        vals = {m: [] for m in metrics}
+        adv, agent, walls, steps, seeds = [], [], [], [], []
         for d in sorted(out.glob(f"{name}_seed*")):
             summ = d / "summary.json"
-            if not summ.exists():
+            if not d.is_dir() or not summ.exists():
                 continue
             rows = _rows(d / "progress.csv")
             seeds.append(d.name.rsplit("_seed", 1)[1])
-            touches.append(_mean_last(rows, "return/adversary_0") / 10)
-            pred.append(_mean_last(rows, "team_return/adversary"))
-            prey.append(_mean_last(rows, "team_return/agent"))
+            for m in metrics:
+                vals[m].append(_metric(rows, m))
+            adv.append(_mean_last(rows, "team_return/adversary"))
+            agent.append(_mean_last(rows, "team_return/agent"))
             s = json.loads(summ.read_text())
             walls.append(s["wall_s"])
             steps.append(s["env_steps"])
-        p, q = name.replace("-vs-", "_").split("_")[:2] if "-vs-" in name else name.split("_")
-        pred_kind, prey_kind = p.split("-")[0].upper(), q.split("-")[0].upper()
-        lines.append(f"| {pred_kind} | {prey_kind} | {','.join(seeds)} | "
-                     f"{(min(steps) if steps else 0):,} | {_fmt(touches)} | {_fmt(pred)} | {_fmt(prey)} | "
-                     f"{_fmt(walls)} |")
+        lines.append(f"| {ka.upper()} | {kb.upper()} | {','.join(seeds)} | {(min(steps) if steps else 0):,} | "
+                     + " | ".join(_fmt(vals[m]) for m in metrics)
+                     + f" | {_fmt(adv)} | {_fmt(agent)} | {_fmt(walls, 0)} |")
     return "\n".join(lines)
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--matchups", default=",".join(MATCHUPS))
+    p.add_argument("--game", choices=sorted(GAMES), default="tag")
+    p.add_argument("--matchups", default=None, help="comma-separated names (default: all four)")
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--env-steps", type=int, default=200_000)
     p.add_argument("--jobs", type=int, default=1, help="runs in parallel (1 CPU each)")
-    p.add_argument("--out", default=str(DEFAULT_OUT))
+    p.add_argument("--out", default=None, help="default: benchmarks/out/competitive[_adversary]")
     p.add_argument("--report", action="store_true", help="only aggregate finished runs")
     args = p.parse_args()
-    out = Path(args.out)
+    out = Path(args.out) if args.out else GAMES[args.game][1]
+    names = args.matchups.split(",") if args.matchups else list(matchups(args.game))
     out.mkdir(parents=True, exist_ok=True)
     if not args.report:
-        jobs = [(m, int(s)) for s in args.seeds.split(",") for m in args.matchups.split(",")]
+        jobs = [(m, int(s)) for s in args.seeds.split(",") for m in names]
         jobs = [(m, s) for m, s in jobs if not (run_dir(out, m, s) / "summary.json").exists()]
-        run_pool(jobs, args.jobs, lambda m, s: command(m, s, args.env_steps, out),
+        run_pool(jobs, args.jobs, lambda m, s: command(args.game, m, s, args.env_steps, out),
                  log=lambda m, s: out / f"{m}_seed{s}.log")
-    print(report(out))
+    print(report(args.game, out))
     return 0
 
 

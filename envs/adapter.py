@@ -31,6 +31,8 @@ import numpy as np
 from gymnasium import spaces
 from ray.rllib.env.multi_agent_env import MultiAgentEnv
 
+from rllib_marl.envs import env_metrics
+from rllib_marl.envs.env_metrics import ENV_METRICS_INFO
 from rllib_marl.envs.registry import EnvError, make_pettingzoo
 from rllib_marl.envs.spec import (
     GLOBAL_STATE_MODES,
@@ -159,6 +161,7 @@ class _PettingZooAdapter(MultiAgentEnv):
                 conv = "sum"
         self.team_return_convention = conv
         self._env_returns: Dict[str, float] = {}
+        self._episode_metrics = env_metrics.for_env(env) if api == "parallel" else None
 
     @staticmethod
     def _check_cfg(cfg: EnvConfig) -> None:
@@ -258,6 +261,8 @@ class ParallelPettingZooAdapter(_PettingZooAdapter):
         raw_obs, infos = self.env.reset(seed=seed, options=options)
         self.agents = sorted(self.env.agents)
         self._env_returns = {a: 0.0 for a in self.agents}
+        if self._episode_metrics is not None:
+            self._episode_metrics.reset()
         infos = {a: dict(infos.get(a, {})) for a in raw_obs}
         return self._build_obs(raw_obs, infos), infos
 
@@ -273,8 +278,15 @@ class ParallelPettingZooAdapter(_PettingZooAdapter):
         truncs = {a: bool(v) for a, v in truncs.items()}
         self.agents = sorted(self.env.agents)
         done = [a for a in alive if terms.get(a, False) or truncs.get(a, False)]
+        measured = None
+        if self._episode_metrics is not None:
+            self._episode_metrics.step()
+            if done and not self.agents:
+                measured = self._episode_metrics.result()
         for a in done:
             infos.setdefault(a, {})[ENV_RETURN_INFO] = self._env_returns.get(a, 0.0)
+            if measured is not None:
+                infos[a][ENV_METRICS_INFO] = measured
         all_done = len(done) == len(alive) or not self.agents
         all_terminated = all_done and all(terms.get(a, False) for a in alive)
         terms["__all__"] = all_terminated

@@ -19,6 +19,7 @@ from typing import Any, Dict
 from ray.rllib.callbacks.callbacks import RLlibCallback
 
 from rllib_marl.envs.adapter import ENV_RETURN_INFO
+from rllib_marl.envs.env_metrics import ENV_METRICS_INFO
 from rllib_marl.envs.spec import agent_prefix
 
 # Keys under result["env_runners"][MARL_KEY] and top-level result keys.
@@ -32,6 +33,8 @@ EVAL_TEAM_RETURN = "eval_team_return_mean"
 EVAL_AGENT_RETURN = "eval_agent_return_mean"
 TEAM_RETURNS = "team_returns_mean"  # per team, env.teams: by_prefix only
 EVAL_TEAM_RETURNS = "eval_team_returns_mean"
+ENV_METRICS = "env_metrics_mean"  # the env's own episode metrics (envs/env_metrics.py)
+EVAL_ENV_METRICS = "eval_env_metrics_mean"
 
 
 class MarlMetricsCallback(RLlibCallback):
@@ -51,12 +54,14 @@ class MarlMetricsCallback(RLlibCallback):
         if metrics_logger is None:
             return
         returns: Dict[str, float] = {}
+        measured: Dict[str, float] = {}
         for aid, sa_ep in episode.agent_episodes.items():
             if len(sa_ep) == 0:
                 continue
             info = sa_ep.get_infos(-1)
             if ENV_RETURN_INFO in info:
                 returns[str(aid)] = float(info[ENV_RETURN_INFO])
+            measured = measured or info.get(ENV_METRICS_INFO) or {}
         if not returns:
             return
         cfg = getattr(env_runner, "config", None)
@@ -82,6 +87,8 @@ class MarlMetricsCallback(RLlibCallback):
                                  window=win)
         for aid, r in returns.items():
             metrics_logger.log_value((MARL_KEY, AGENT_RETURN, aid), r, window=win)
+        for name, v in measured.items():
+            metrics_logger.log_value((MARL_KEY, ENV_METRICS, name), float(v), window=win)
 
     def on_train_result(self, *, algorithm, result: Dict[str, Any], **kwargs):
         lift_marl_metrics(result, self._convention(algorithm.config))
@@ -96,6 +103,8 @@ def lift_marl_metrics(result: Dict[str, Any], convention: str) -> None:
     result[AGENT_RETURN] = {k: float(v) for k, v in m.get(AGENT_RETURN, {}).items()}
     if TEAM_RETURNS in m:
         result[TEAM_RETURNS] = {k: float(v) for k, v in m[TEAM_RETURNS].items()}
+    if ENV_METRICS in m:
+        result[ENV_METRICS] = {k: float(v) for k, v in m[ENV_METRICS].items()}
     result[ENV_STEPS] = int(er.get("num_env_steps_sampled_lifetime", 0) or 0)
     result[CONVENTION] = convention
     lift_eval_metrics(result)
@@ -109,4 +118,6 @@ def lift_eval_metrics(result: Dict[str, Any]) -> None:
     result[EVAL_TEAM_RETURN] = float(ev.get(TEAM_RETURN, float("nan")))
     if TEAM_RETURNS in ev:
         result[EVAL_TEAM_RETURNS] = {k: float(v) for k, v in ev[TEAM_RETURNS].items()}
+    if ENV_METRICS in ev:
+        result[EVAL_ENV_METRICS] = {k: float(v) for k, v in ev[ENV_METRICS].items()}
     result[EVAL_AGENT_RETURN] = {k: float(v) for k, v in ev.get(AGENT_RETURN, {}).items()}

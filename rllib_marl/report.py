@@ -11,9 +11,11 @@ from typing import Any, Dict, Iterable, List, Optional
 from rllib_marl.metrics import (
     AGENT_RETURN,
     CONVENTION,
+    ENV_METRICS,
     ENV_STEPS,
     EPISODE_LEN,
     EVAL_AGENT_RETURN,
+    EVAL_ENV_METRICS,
     EVAL_TEAM_RETURN,
     EVAL_TEAM_RETURNS,
     TEAM_RETURN,
@@ -39,6 +41,8 @@ def eval_columns(result: Dict[str, Any]) -> Dict[str, float]:
         cols[f"eval/team_return/{team}"] = _f(r)
     for aid, r in sorted(result.get(EVAL_AGENT_RETURN, {}).items()):
         cols[f"eval/return/{aid}"] = _f(r)
+    for name, v in sorted(result.get(EVAL_ENV_METRICS, {}).items()):
+        cols[f"eval/env/{name}"] = _f(v)
     return cols
 
 
@@ -59,6 +63,8 @@ def progress_row(result: Dict[str, Any], wall_s: float, evaluated: bool = False)
         row[f"team_return/{team}"] = _f(r)
     for aid, r in sorted(result.get(AGENT_RETURN, {}).items()):
         row[f"return/{aid}"] = _f(r)
+    for name, v in sorted(result.get(ENV_METRICS, {}).items()):
+        row[f"env/{name}"] = _f(v)
     for mid, stats in sorted(result.get("learners", {}).items()):
         if mid.startswith("__") or not isinstance(stats, dict):
             continue
@@ -174,6 +180,9 @@ def summary(result: Dict[str, Any], env_name: str, wall_s: float) -> str:
             rows[0].append(_f(result[EVAL_TEAM_RETURN]))
     for aid, r in sorted(result.get(AGENT_RETURN, {}).items()):
         rows.append([aid, _f(r)] + ([_f(evals.get(aid))] if has_eval else []))
+    ev_env = result.get(EVAL_ENV_METRICS, {})
+    for name, v in sorted(result.get(ENV_METRICS, {}).items()):  # the env's own, per episode
+        rows.append([f"env: {name}", _f(v)] + ([_f(ev_env.get(name))] if has_eval else []))
     head = (
         f"env {env_name} | {int(result.get(ENV_STEPS, 0)):,} env steps | "
         f"{int(result.get('training_iteration', 0))} iterations | {wall_s:,.0f} s\n"

@@ -184,7 +184,9 @@ def run(plan: Plan, as_test: bool = False, quiet: bool = False, num_cpus: Option
     """A single training run (the non-Tune path)."""
     from rllib_marl.build import build_algo_config
     from rllib_marl.metrics import (
+        ENV_METRICS,
         EVAL_AGENT_RETURN,
+        EVAL_ENV_METRICS,
         EVAL_TEAM_RETURN,
         EVAL_TEAM_RETURNS,
         TEAM_RETURNS,
@@ -291,6 +293,8 @@ def run(plan: Plan, as_test: bool = False, quiet: bool = False, num_cpus: Option
         "team_returns": result.get(TEAM_RETURNS),
         "eval_team_returns": result.get(EVAL_TEAM_RETURNS),
         "agent_returns": result.get("agent_return_mean", {}),
+        "env_metrics": result.get(ENV_METRICS),
+        "eval_env_metrics": result.get(EVAL_ENV_METRICS),
         "eval_team_return": result.get(EVAL_TEAM_RETURN),
         "eval_agent_returns": result.get(EVAL_AGENT_RETURN),
         "eval_episodes": ev.episodes if ev.interval else None,

@@ -323,3 +323,85 @@ def test_target_sum_pays_the_squared_miss_and_random_play_averages_minus_one():
             total += r["agent_0"]
             n += 1
     assert total / n == pytest.approx(-1.0, abs=0.1)
+
+
+def _episode_with(env, seed, before_step):
+    """One episode of no-op actions, ``before_step(world)`` called before every step."""
+    obs, _ = env.reset(seed=seed)
+    world = env.env.unwrapped.world
+    while True:
+        before_step(world)
+        obs, rew, term, trunc, info = env.step({a: 0 for a in obs})
+        if term["__all__"] or trunc["__all__"]:
+            return info
+
+
+def test_simple_tag_touches_equal_a_predators_return_over_10():
+    env = make_env({"name": "mpe2.simple_tag_v3", "kwargs": {"max_cycles": 25}})
+
+    steps = [0]
+
+    def prey_on_predator(world):  # every other step, the prey sits on predator 0
+        prey = next(a for a in world.agents if not a.adversary)
+        pred = next(a for a in world.agents if a.adversary)
+        prey.collide = False  # no contact force: the prey stays where it is put
+        steps[0] += 1
+        if steps[0] % 2:
+            prey.state.p_pos = pred.state.p_pos + np.array([0.05, 0.0])
+            prey.state.p_vel = pred.state.p_vel.copy()
+
+    info = _episode_with(env, 0, prey_on_predator)
+    touches = info["adversary_0"]["env_metrics"]["touches"]
+    assert touches >= 12
+    assert all(i["env_metrics"] == {"touches": touches} for i in info.values())
+    for pred in ("adversary_0", "adversary_1", "adversary_2"):
+        assert info[pred][ENV_RETURN_INFO] == pytest.approx(10 * touches)
+
+
+@pytest.mark.parametrize("who, expected", [("adversary", (0.0, 1.0)), ("good", (1.0, 0.0)), ("none", (0.0, 0.0))])
+def test_simple_adversary_success_at_the_last_step(who, expected):
+    env = make_env({"name": "mpe2.simple_adversary_v3", "kwargs": {"max_cycles": 10}})
+
+    def place(world):
+        goal = world.agents[0].goal_a
+        for a in world.agents:  # everyone far from the goal ...
+            a.state.p_pos = goal.state.p_pos + np.array([3.0, 3.0])
+        for a in world.agents:  # ... but the one placed at 1.5 goal radii
+            if (who == "adversary") == a.adversary and who != "none":
+                a.state.p_pos = goal.state.p_pos + np.array([1.5 * goal.size, 0.0])
+                break
+
+    info = _episode_with(env, 1, place)
+    m = info["agent_0"]["env_metrics"]
+    assert (m["good_success"], m["adversary_success"]) == expected
+
+
+def test_simple_spread_collisions_and_occupied_landmarks():
+    env = make_env({**SPREAD, "kwargs": {"N": 3, "max_cycles": 5}})
+
+    def stack(world):  # agents 0 and 1 on landmark 0, agent 2 far away
+        lm = world.landmarks[0].state.p_pos
+        world.agents[0].state.p_pos = lm.copy()
+        world.agents[1].state.p_pos = lm + np.array([0.05, 0.0])
+        for a in world.agents:
+            a.state.p_vel = 0 * a.state.p_vel
+        world.agents[2].state.p_pos = lm + np.array([5.0, 5.0])
+
+    info = _episode_with(env, 2, stack)
+    m = info["agent_0"]["env_metrics"]
+    assert m["collisions"] == 5.0  # one pair per step, 5 steps
+    assert m["occupied_landmarks"] >= 1.0
+
+
+def test_envs_without_metrics_report_none():
+    env = make_env({"name": "ipd"})
+    info = _episode_with_actions(env)
+    assert all("env_metrics" not in i for i in info.values())
+
+
+def _episode_with_actions(env):
+    obs, _ = env.reset(seed=0)
+    while True:
+        obs, rew, term, trunc, info = env.step({a: 0 for a in obs})
+        if term["__all__"] or trunc["__all__"]:
+            return info

@@ -285,6 +285,10 @@ def test_mixed_critics_per_team_and_resume_with_the_replay_buffer(ray_local, tmp
     assert not np.isfinite(summary["team_return"])
     np.testing.assert_allclose(summary["team_returns"]["adversary"],
                                sum(v for k, v in summary["agent_returns"].items() if k.startswith("adversary")))
+    # The env's own metric, from the same episodes: touches = a predator's return / 10.
+    assert summary["env_metrics"]["touches"] == pytest.approx(summary["agent_returns"]["adversary_0"] / 10)
+    header = (tmp_path / "run" / "progress.csv").read_text().splitlines()[0].split(",")
+    assert "env/touches" in header
     algo = Algorithm.from_checkpoint(str(tmp_path / "run" / "checkpoints" / "final"))
     try:
         cfg = algo.config
