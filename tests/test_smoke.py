@@ -149,19 +149,30 @@ def test_as_test_exit_status(ray_local, tmp_path):
     assert run_cli(tmp_path / "b", "--config", write_cfg(tmp_path, data), "--as-test") == 0
 
 
-@pytest.mark.parametrize("algorithm", ["mappo", "qmix"])
+@pytest.mark.parametrize("algorithm", ["mappo", "qmix", "maddpg"])
 def test_learners_step_with_fused_adam(ray_local, algorithm):
+    """Every optimizer is a fused Adam, and one iteration steps it and moves the weights."""
     import torch
 
     from rllib_marl.build import build_algo_config
-    from rllib_marl.config import ScaleConfig, parse_experiment
+    from rllib_marl.config import ScaleConfig, load_experiment
 
-    exp = parse_experiment({"algorithm": algorithm, "env": SPREAD, "stop": {"iterations": 1}})
+    exp = load_experiment(ROOT / "tuned_examples" / algorithm / "simple_spread.yaml",
+                          SMALL["ppo" if algorithm == "mappo" else algorithm])
     config, _ = build_algo_config(exp, ScaleConfig(num_env_runners=0, num_envs_per_env_runner=1))
     algo = config.build_algo()
     try:
         learner = algo.learner_group._learner
-        optims = [learner.get_optimizer(mid) for mid in learner._module_optimizers]
+        optims = list(learner._named_optimizers.values())
         assert optims and all(isinstance(o, torch.optim.Adam) and o.defaults["fused"] for o in optims)
+        params = {f"{mid}.{n}": p for mid in learner.module.keys()
+                  for n, p in learner.module[mid].named_parameters()}
+        before = {n: p.detach().clone() for n, p in params.items()}
+        algo.train()
+        stepped = [o for o in optims if any(o.state.get(p, {}).get("step", 0) > 0
+                                            for g in o.param_groups for p in g["params"])]
+        assert len(stepped) == len(optims)
+        moved = [n for n, p in params.items() if not torch.equal(p, before[n])]
+        assert moved and all(any(n.startswith(f"{mid}.") for n in moved) for mid in learner.module.keys())
     finally:
         algo.stop()

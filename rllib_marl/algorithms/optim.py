@@ -19,12 +19,17 @@ class FusedAdamMixin:
     fused_adam: bool = True
 
     def configure_optimizers_for_module(self, module_id, config=None) -> None:
+        self.register_adam(module_id, lr_or_lr_schedule=config.lr)
+
+    def register_adam(self, module_id, *, lr_or_lr_schedule, optimizer_name: str = "default_optimizer") -> None:
+        """Registers an Adam (fused where enabled) over all of a module's parameters."""
         assert isinstance(self, TorchLearner)
         params = self.get_parameters(self._module[module_id])
         kwargs = {"fused": True} if self.fused_adam and params else {}
         self.register_optimizer(
             module_id=module_id,
+            optimizer_name=optimizer_name,
             optimizer=torch.optim.Adam(params, **kwargs),
             params=params,
-            lr_or_lr_schedule=config.lr,
+            lr_or_lr_schedule=lr_or_lr_schedule,
         )

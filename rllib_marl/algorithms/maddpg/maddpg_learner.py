@@ -36,6 +36,7 @@ from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch
 from ray.rllib.utils.annotations import override
 
 from rllib_marl.algorithms.offpolicy import replay as R
+from rllib_marl.algorithms.optim import FusedAdamMixin
 from rllib_marl.algorithms.offpolicy.batch import agents_axis, module_obs, module_rows
 from rllib_marl.algorithms.offpolicy.targets import update_targets
 from rllib_marl.envs.adapter import OBS, STATE
@@ -101,7 +102,7 @@ def masked_mean(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     return (x * w).sum() / w.sum().clamp(min=1.0)
 
 
-class MADDPGTorchLearner(TorchLearner):
+class MADDPGTorchLearner(FusedAdamMixin, TorchLearner):
     """MADDPG / MATD3 losses (see module docstring)."""
 
     @override(TorchLearner)
@@ -117,14 +118,8 @@ class MADDPGTorchLearner(TorchLearner):
     @override(TorchLearner)
     def configure_optimizers_for_module(self, module_id, config=None) -> None:
         is_critic = module_id in set(config.critic_modules.values())
-        params = self.get_parameters(self._module[module_id])
-        self.register_optimizer(
-            module_id=module_id,
-            optimizer_name="critic" if is_critic else "actor",
-            optimizer=torch.optim.Adam(params),
-            params=params,
-            lr_or_lr_schedule=config.critic_lr if is_critic else config.actor_lr,
-        )
+        self.register_adam(module_id, optimizer_name="critic" if is_critic else "actor",
+                           lr_or_lr_schedule=config.critic_lr if is_critic else config.actor_lr)
 
     # ----- losses -----------------------------------------------------------------
 
