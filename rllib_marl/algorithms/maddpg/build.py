@@ -9,6 +9,7 @@ from gymnasium import spaces
 from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
+from rllib_marl.algorithms.maddpg.maddpg_learner import critic_layout
 from rllib_marl.algorithms.offpolicy.build import configure_offpolicy
 from rllib_marl.envs.adapter import OBS, STATE
 from rllib_marl.policies.maddpg import CriticModule, action_size
@@ -17,19 +18,20 @@ CRITIC_SUFFIX = "_critic"
 
 
 def critic_in_dim(kind: str, critic_input: str, agents, idx, obs_spaces, act_spaces) -> int:
-    """Width of a critic's input vector (see ``maddpg_learner.critic_inputs``)."""
+    """Width of a critic's input vector, part by part of ``critic_layout``."""
     def obs_dim(a):
         return int(np.prod(obs_spaces[a][OBS].shape))
 
-    if kind == "local":
-        d = obs_dim(agents[idx[0]]) + action_size(act_spaces[agents[idx[0]]])
-    else:
-        view = (int(np.prod(obs_spaces[agents[0]][STATE].shape)) if critic_input == "state"
-                else sum(obs_dim(a) for a in agents))
-        d = view + sum(action_size(act_spaces[a]) for a in agents)
-    if len(idx) > 1:  # a shared critic tells its agents apart by a one-hot over all agents
-        d += len(agents)
-    return d
+    own = agents[idx[0]]  # a module's agents share their spaces
+    width = {
+        "own_obs": lambda: obs_dim(own),
+        "own_act": lambda: action_size(act_spaces[own]),
+        "view": lambda: (int(np.prod(obs_spaces[agents[0]][STATE].shape)) if critic_input == "state"
+                         else sum(obs_dim(a) for a in agents)),
+        "all_acts": lambda: sum(action_size(act_spaces[a]) for a in agents),
+        "agent_id": lambda: len(agents),
+    }
+    return sum(width[p]() for p in critic_layout(kind, len(idx) > 1))
 
 
 def configure_maddpg(config, exp, env, mapping: Dict[str, str]) -> None:

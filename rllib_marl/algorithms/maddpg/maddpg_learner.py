@@ -68,6 +68,19 @@ def to_train_batch(tr: Dict[str, Any], groups: Sequence[Tuple[str, Sequence[int]
     return MultiAgentBatch(per_module, env_steps=B)
 
 
+def critic_layout(kind: str, shared: bool) -> Tuple[str, ...]:
+    """The parts of one critic input row, in order: the one description that both
+    the critic's width (``build.critic_in_dim``) and its input tensors
+    (:func:`critic_inputs`) are made from.
+
+    ``central``: the view (all observations, or the state) and every agent's
+    action; ``local``: the agent's own observation and action. A critic
+    ``shared`` by several agents also gets the agent's one-hot id over all agents.
+    """
+    parts = ("own_obs", "own_act") if kind == "local" else ("view", "all_acts")
+    return parts + (("agent_id",) if shared else ())
+
+
 def critic_inputs(views: List[torch.Tensor], own: List[torch.Tensor], actions: List[torch.Tensor],
                   idx: Sequence[int], kind: str, n_agents: int,
                   replace: List[torch.Tensor] | None = None) -> torch.Tensor:
@@ -84,17 +97,19 @@ def critic_inputs(views: List[torch.Tensor], own: List[torch.Tensor], actions: L
     """
     rows = []
     B = own[0].shape[0]
+    layout = critic_layout(kind, len(idx) > 1)
     for j in idx:
         acts = list(actions)
         if replace is not None:
             acts[j] = replace[j]
-        if kind == "local":
-            parts = [own[j], acts[j]]
-        else:
-            parts = [views[0], torch.cat(acts, dim=-1)]
-        if len(idx) > 1:
-            parts.append(F.one_hot(torch.full((B,), j, device=own[0].device), n_agents).to(own[0].dtype))
-        rows.append(torch.cat(parts, dim=-1))
+        part = {
+            "own_obs": lambda: own[j],
+            "own_act": lambda: acts[j],
+            "view": lambda: views[0],
+            "all_acts": lambda: torch.cat(acts, dim=-1),
+            "agent_id": lambda: F.one_hot(torch.full((B,), j, device=own[0].device), n_agents).to(own[0].dtype),
+        }
+        rows.append(torch.cat([part[p]() for p in layout], dim=-1))
     return torch.stack(rows, dim=1).reshape(B * len(idx), -1)
 
 
