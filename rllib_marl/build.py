@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Dict, Tuple
 
+from ray.rllib.callbacks.callbacks import RLlibCallback
 from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
@@ -12,6 +13,19 @@ from rllib_marl.config import ExperimentConfig, ScaleConfig, resolved_env_config
 from rllib_marl.env_runner import FastMultiAgentEnvRunner
 from rllib_marl.envs.adapter import RLlibEnv
 from rllib_marl.metrics import MarlMetricsCallback
+
+
+def add_callbacks(config, *classes) -> None:
+    """Adds RLlib callback classes to those already configured.
+
+    RLlib 2.60 takes a list of classes, each instantiated on every env runner and
+    on the algorithm; ``config.callbacks(X)`` alone would replace what an
+    algorithm (or a league) set before. Order: those already there first.
+    """
+    current = config.callbacks_class
+    existing = list(current) if isinstance(current, (list, tuple)) else [current]
+    existing = [c for c in existing if c is not RLlibCallback]
+    config.callbacks(callbacks_class=existing + [c for c in classes if c not in existing])
 
 
 class AgentToModule:
@@ -71,6 +85,7 @@ def build_algo_config(exp: ExperimentConfig, scale: ScaleConfig = ScaleConfig())
             }
         )
     )
+    add_callbacks(config, MarlMetricsCallback)  # algorithms may add theirs
     if exp.spec.configure is not None:
         exp.spec.configure(config, exp, env, mapping)
     env.close()
@@ -85,7 +100,6 @@ def build_algo_config(exp: ExperimentConfig, scale: ScaleConfig = ScaleConfig())
             evaluation_config={"explore": ev.explore,
                                "metrics_num_episodes_for_smoothing": ev.episodes},
         )
-    config.callbacks(MarlMetricsCallback)
     config.debugging(seed=exp.seed)
     config.fault_tolerance(
         restart_failed_env_runners=True,

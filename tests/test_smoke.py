@@ -176,3 +176,32 @@ def test_learners_step_with_fused_adam(ray_local, algorithm):
         assert moved and all(any(n.startswith(f"{mid}.") for n in moved) for mid in learner.module.keys())
     finally:
         algo.stop()
+
+
+def test_callbacks_compose(ray_local):
+    """An algorithm's or a league's callbacks are added beside the metrics callback, not over it,
+    and both run."""
+    from ray.rllib.callbacks.callbacks import RLlibCallback
+
+    from rllib_marl.build import add_callbacks, build_algo_config
+    from rllib_marl.config import ScaleConfig, parse_experiment
+    from rllib_marl.metrics import MarlMetricsCallback
+
+    class CountEpisodes(RLlibCallback):
+        def on_episode_end(self, *, metrics_logger=None, **kwargs):
+            metrics_logger.log_value("episodes_seen_by_second_callback", 1, reduce="sum")
+
+    exp = parse_experiment({"algorithm": "ippo", "env": {"name": "two_step"}, "training": TINY,
+                            "stop": {"iterations": 1}})
+    config, _ = build_algo_config(exp, ScaleConfig(num_env_runners=0, num_envs_per_env_runner=1))
+    assert config.callbacks_class == [MarlMetricsCallback]
+    add_callbacks(config, CountEpisodes)
+    add_callbacks(config, CountEpisodes)  # no duplicates
+    assert config.callbacks_class == [MarlMetricsCallback, CountEpisodes]
+    algo = config.build_algo()
+    try:
+        result = algo.train()
+        assert result["env_runners"]["episodes_seen_by_second_callback"] > 0
+        assert np.isfinite(result["team_return_mean"])  # the metrics callback ran too
+    finally:
+        algo.stop()
