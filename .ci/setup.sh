@@ -44,7 +44,12 @@ if ! "$VPY" -c "import torch" 2>/dev/null; then
   fi
 fi
 "$VPY" -c "import torch, sys; print('setup: torch', torch.__version__, 'cuda', torch.version.cuda)"
-pip_q -e ".[test]"
+# The same pinned versions as every node of a cluster (rllib_marl/cluster.py),
+# with the cluster extra: the multi-node test submits a job with `ray job submit`.
+constraints=$(mktemp)
+"$VPY" rllib_marl/cluster.py constraints > "$constraints"
+pip_q -c "$constraints" -e ".[test,cluster]"
+rm -f "$constraints"
 "$VPY" -c "import rllib_marl.envs, rllib_marl.policies" 
 touch "$STAMP"
 echo "setup: ready ($VENV)"

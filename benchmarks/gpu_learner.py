@@ -56,7 +56,7 @@ def measure(algorithm: str, gpus: float, runners: int, envs: int, repeats: int) 
     scale = ScaleConfig(num_env_runners=runners, num_envs_per_env_runner=envs,
                         num_gpus_per_learner=gpus)
     config, _ = build_algo_config(exp, scale)
-    ray.init(include_dashboard=False, logging_level="ERROR")
+    ray.init(address="local", include_dashboard=False, logging_level="ERROR")
     algo = config.build_algo()
     devices = _learner_devices(algo)
     steps = 0

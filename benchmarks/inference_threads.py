@@ -31,7 +31,7 @@ def main() -> int:
     import ray
     import torch
 
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR")
     raw = _raw_stepper(adapter=False)
     config = _ours_config(8)
     runner = config.env_runner_cls(config=config)

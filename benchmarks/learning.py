@@ -110,7 +110,7 @@ def run_stock(seed: int, env_steps: int, out: Path) -> None:
 
     from stock import stock_ppo_config
 
-    ray.init(num_cpus=1, include_dashboard=False, logging_level="ERROR")
+    ray.init(address="local", num_cpus=1, include_dashboard=False, logging_level="ERROR")
     config = stock_ppo_config(seed)
     algo = config.build_algo()
     t0 = time.time()

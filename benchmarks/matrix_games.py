@@ -63,7 +63,7 @@ def main() -> int:
     args = p.parse_args()
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR")
     seeds = [int(s) for s in args.seeds.split(",")]
     results = collections.defaultdict(list)
     for game in args.games.split(","):

@@ -163,7 +163,7 @@ def measure_paired_sample(repeats: int) -> dict:
     """The raw env and our runner (8 sub-envs, MAPPO's module) in one process."""
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR")
     config = _ours_config(8)
     runner = config.env_runner_cls(config=config)
     raw = _raw_stepper(adapter=False)
@@ -176,7 +176,7 @@ def measure_paired_train(repeats: int) -> dict:
     ``train()`` of each in turn."""
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR")
     base, ours = _stock_config(1).build_algo(), _ours_config(8).build_algo()
     out = _paired(repeats, _train_once(base), _train_once(ours))
     base.stop()
@@ -187,7 +187,7 @@ def measure_paired_train(repeats: int) -> dict:
 def measure_sample(repeats: int, who: str, envs: int) -> float:
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR")
     config = _stock_config(envs) if who == "stock" else _ours_config(envs)
     runner = config.env_runner_cls(config=config) if config.env_runner_cls else None
     if runner is None:
@@ -216,7 +216,7 @@ def _train_once(algo):
 def measure_train(repeats: int, who: str, envs: int) -> float:
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR")
     if who == "stock":
         config = _stock_config(envs)
     elif who in ("qmix", "maddpg"):
@@ -240,7 +240,7 @@ def measure_scaling(repeats: int, runners: int, envs: int, who: str = "ours") ->
     runner (MB). ``who``: our runner with MAPPO's module, or stock RLlib PPO's."""
     import ray
 
-    ray.init(num_cpus=max(2, runners + 1), include_dashboard=False, logging_level="ERROR")
+    ray.init(address="local", num_cpus=max(2, runners + 1), include_dashboard=False, logging_level="ERROR")
     config = _stock_config(envs, runners) if who == "stock" else _ours_config(envs, runners=runners)
     algo = config.build_algo()
     group = algo.env_runner_group

@@ -57,6 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-gpus-per-learner", type=float, default=0.0)
     p.add_argument("--num-cpus", type=int, default=None,
                    help="CPUs of the embedded local Ray (default: all)")
+    p.add_argument("--address", default=None,
+                   help="join a running Ray cluster instead of starting a local one: 'auto' (the "
+                        "cluster `ray start` began on this node, e.g. under `ray submit`) or HOST:PORT; "
+                        "`ray job submit` needs nothing (it sets RAY_ADDRESS)")
     p.add_argument("--quiet", action="store_true", help="no per-iteration progress lines")
     return p
 
@@ -67,6 +71,7 @@ class Plan:
     scale: ScaleConfig
     out: Path
     resume_from: Optional[Path]
+    address: Optional[str] = None  # a Ray cluster to join (--address)
 
 
 def _latest_checkpoint(run_dir: Path) -> Optional[Path]:
@@ -99,7 +104,7 @@ def make_plan(args) -> Plan:
         overrides.append(f"seed={args.seed}")
     resume_from = None
     if args.resume:
-        run_dir = Path(args.resume)
+        run_dir = Path(args.resume).expanduser()
         if not (run_dir / RUN_CONFIG).is_file():
             raise ConfigError("--resume", f"{run_dir} is not a run directory (no {RUN_CONFIG})")
         resume_from = _latest_checkpoint(run_dir)
@@ -111,10 +116,11 @@ def make_plan(args) -> Plan:
     else:
         if not args.config:
             raise ConfigError("--config", "required (or --resume DIR)")
-        exp = load_experiment(args.config, overrides)
-        name = exp.name or Path(args.config).stem
+        config_path = Path(args.config).expanduser()  # "~" may reach us unexpanded (ray job / ray submit)
+        exp = load_experiment(config_path, overrides)
+        name = exp.name or config_path.stem
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        out = Path(args.output) if args.output else Path("results") / f"{exp.algorithm}-{name}-{stamp}"
+        out = Path(args.output).expanduser() if args.output else Path("results") / f"{exp.algorithm}-{name}-{stamp}"
     if args.tune and exp.tune is None:
         raise ConfigError("tune", "--tune needs a tune: block in the config")
     # Stage 2 validation (builds the env once, no Ray).
@@ -122,19 +128,43 @@ def make_plan(args) -> Plan:
 
     env, _ = validate(exp)
     env.close()
-    return Plan(exp, scale, out, resume_from)
+    if args.address and args.num_cpus is not None:
+        raise ConfigError("--num-cpus", "sizes the embedded local Ray only; a cluster joined with --address "
+                                        "has the CPUs its nodes were started with")
+    return Plan(exp, scale, out, resume_from, address=args.address)
 
 
-def init_ray(num_cpus: Optional[int] = None) -> None:
+def init_ray(num_cpus: Optional[int] = None, address: Optional[str] = None) -> None:
+    """Starts the embedded local Ray, or joins a cluster.
+
+    Joins when ``address`` is given (``--address auto``: the cluster started with
+    ``ray start`` on this node, as under ``ray submit``) or ``RAY_ADDRESS`` is set
+    (``ray job submit``). Otherwise always a fresh local Ray: a cluster left
+    running on this machine by ``ray start`` is not joined by accident.
+    """
     import ray
 
     if ray.is_initialized():
         return
     kwargs = dict(include_dashboard=False, logging_level="WARNING")
-    if os.environ.get("RAY_ADDRESS"):
-        ray.init(**kwargs)  # join the cluster (ray job submit / ray submit)
+    if address or os.environ.get("RAY_ADDRESS"):
+        ray.init(address=address or None, **kwargs)
     else:
-        ray.init(num_cpus=num_cpus, **kwargs)
+        ray.init(address="local", num_cpus=num_cpus, **kwargs)
+    if sum(1 for n in ray.nodes() if n.get("Alive")) > 1:
+        from rllib_marl.cluster import check_nodes
+
+        check_nodes()  # every node on the driver's versions, before anything is built
+
+
+def _env_runner_nodes(algo) -> List[str]:
+    """The Ray node id of each remote env runner (empty without remote runners)."""
+    import ray
+
+    if not algo.env_runner_group.num_remote_env_runners():
+        return []
+    return list(algo.env_runner_group.foreach_env_runner(
+        lambda r: ray.get_runtime_context().get_node_id(), local_env_runner=False))
 
 
 def _stop_reached(exp: ExperimentConfig, result, wall_s: float) -> Optional[str]:
@@ -205,7 +235,7 @@ def run(plan: Plan, as_test: bool = False, quiet: bool = False, num_cpus: Option
     out.mkdir(parents=True, exist_ok=True)
     dump_experiment(exp, out / RUN_CONFIG)
     config, mapping = build_algo_config(exp, plan.scale)
-    init_ray(num_cpus)
+    init_ray(num_cpus, plan.address)
     algo = config.build_algo()
     start_iter = 0
     wall_offset = 0.0
@@ -267,6 +297,7 @@ def run(plan: Plan, as_test: bool = False, quiet: bool = False, num_cpus: Option
                 f"{ev.episodes} episodes, {'exploring' if ev.explore else 'greedy'}, "
                 f"after the last iteration")
         final = _save(algo, out, FINAL, int(result["training_iteration"]), exp.checkpoint.keep)
+        runner_nodes = _env_runner_nodes(algo)
     finally:
         log.close()
         algo.stop()
@@ -301,6 +332,7 @@ def run(plan: Plan, as_test: bool = False, quiet: bool = False, num_cpus: Option
         "eval_explore": ev.explore if ev.interval else None,
         "expected_team_return": expected,
         "checkpoint": str(final),
+        "env_runner_nodes": runner_nodes,
     }
     write_json(out / "summary.json", summary_data)
     print(f"\nstopped: {reason}")
@@ -334,11 +366,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     except ConfigError as e:
         print(f"config error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    if args.tune:
-        from rllib_marl.tune import run_tune
+    from rllib_marl.cluster import ClusterVersionError
 
-        return run_tune(plan, num_cpus=args.num_cpus)
-    return run(plan, as_test=args.as_test, quiet=args.quiet, num_cpus=args.num_cpus)
+    try:
+        if args.tune:
+            from rllib_marl.tune import run_tune
+
+            return run_tune(plan, num_cpus=args.num_cpus)
+        return run(plan, as_test=args.as_test, quiet=args.quiet, num_cpus=args.num_cpus)
+    except ClusterVersionError as e:
+        print(f"cluster error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
 
 
 if __name__ == "__main__":

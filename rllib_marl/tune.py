@@ -144,7 +144,7 @@ def run_tune(plan, num_cpus=None) -> int:
     # Tune's newer console output ignores the progress reporter (the column
     # choice below); keep the classic one unless the user chose otherwise.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    init_ray(num_cpus)
+    init_ray(num_cpus, plan.address)
     tuner, paths = build_tuner(exp, plan.scale, out)
     grid = tuner.fit()
     tc = exp.tune
