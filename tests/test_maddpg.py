@@ -126,6 +126,51 @@ def test_target_networks_move_by_exactly_tau_and_matd3_delays_actor_and_targets(
         algo.stop()
 
 
+def test_update_targets_lerps_every_float_tensor_and_copies_the_rest():
+    import copy
+    from types import SimpleNamespace
+
+    from ray.rllib.core.rl_module.apis import TargetNetworkAPI
+
+    from rllib_marl.algorithms.offpolicy.targets import update_targets
+
+    class Mod(TargetNetworkAPI):
+        def __init__(self, seed):
+            torch.manual_seed(seed)
+            self.main = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
+            self.main[1].num_batches_tracked += 5  # an integer buffer
+            self.target = copy.deepcopy(self.main)
+            for p in self.target.parameters():
+                p.data.normal_()
+
+        def unwrapped(self):
+            return self
+
+        def make_target_networks(self):
+            pass
+
+        def get_target_network_pairs(self):
+            return [(self.main, self.target)]
+
+        def forward_target(self, batch, **kw):
+            return {}
+
+    mods = {"a": Mod(0), "b": Mod(1)}
+    multi = SimpleNamespace(_rl_modules=mods)
+    before = {k: [t.clone() for t in m.target.state_dict().values()] for k, m in mods.items()}
+    update_targets(multi, 0.3)
+    for k, m in mods.items():
+        for (name, t), o, t0 in zip(m.target.state_dict().items(), m.main.state_dict().values(), before[k]):
+            if t.is_floating_point():
+                torch.testing.assert_close(t, 0.3 * o + 0.7 * t0, rtol=1e-6, atol=1e-6)
+            else:
+                assert torch.equal(t, o), name
+    update_targets(multi, 1.0)
+    for m in mods.values():
+        for t, o in zip(m.target.state_dict().values(), m.main.state_dict().values()):
+            assert torch.equal(t, o)
+
+
 # ----- critics ---------------------------------------------------------------------------
 
 
