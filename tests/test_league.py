@@ -1,0 +1,139 @@
+"""League pieces on their own: Elo, payoff table and PFSP, exploitability, matchmaking."""
+
+import numpy as np
+import pytest
+from scipy.optimize import linprog
+
+from rllib_marl.league.exploitability import ROCK_PAPER_SCISSORS, exploitability, nash_conv
+from rllib_marl.league.matchmaking import stable_choice, stable_uniform
+from rllib_marl.league.payoff import PayoffTable, pfsp_probabilities
+from rllib_marl.league.ratings import Elo, expected_score
+
+# ----- Elo ----------------------------------------------------------------------------
+
+
+def test_elo_arithmetic():
+    assert expected_score(1500, 1500) == 0.5
+    assert expected_score(1600, 1400) == pytest.approx(1 / (1 + 10 ** (-0.5)))  # 0.7597
+    assert expected_score(1600, 1400) + expected_score(1400, 1600) == pytest.approx(1.0)
+    elo = Elo(k=32, initial=1500)
+    assert elo.update("a", "b", 1.0) == (1516.0, 1484.0)  # equal ratings: K / 2 moves
+    ra, rb = elo.update("a", "b", 0.5)  # a draw pulls the favourite down
+    assert ra == pytest.approx(1516 + 32 * (0.5 - expected_score(1516, 1484)))
+    assert ra + rb == pytest.approx(3000.0)  # points are conserved
+    with pytest.raises(ValueError, match="score_a"):
+        elo.update("a", "b", 2.0)
+    assert Elo.from_state(elo.get_state()).ratings == elo.ratings
+
+
+def test_elo_orders_players_by_strength():
+    rng = np.random.default_rng(0)
+    strength = {"weak": 0.0, "mid": 1.0, "strong": 2.0}
+    elo = Elo(k=8)
+    names = list(strength)
+    for _ in range(3000):
+        a, b = rng.choice(names, 2, replace=False)
+        p = 1 / (1 + np.exp(strength[b] - strength[a]))
+        elo.update(a, b, float(rng.random() < p))
+    assert elo.rating("weak") < elo.rating("mid") < elo.rating("strong")
+
+
+# ----- payoff table and PFSP ----------------------------------------------------------------
+
+
+def test_pfsp_weightings():
+    x = [0.0, 0.25, 0.5, 1.0]
+    np.testing.assert_allclose(pfsp_probabilities(x, "squared"), np.array([1, 0.5625, 0.25, 0]) / 1.8125)
+    np.testing.assert_allclose(pfsp_probabilities(x, "variance"), np.array([0, 0.1875, 0.25, 0]) / 0.4375)
+    np.testing.assert_allclose(pfsp_probabilities(x, "linear"), np.array([1, 0.75, 0.5, 0]) / 2.25)
+    np.testing.assert_allclose(pfsp_probabilities(x, "linear_capped"), np.array([0.5, 0.5, 0.5, 0]) / 1.5)
+    np.testing.assert_allclose(pfsp_probabilities(x, "uniform"), [0.25] * 4)
+    with pytest.raises(ValueError, match="allowed: squared"):
+        pfsp_probabilities(x, "softmax")
+
+
+@pytest.mark.parametrize("weighting", ["squared", "variance", "linear", "linear_capped"])
+def test_pfsp_falls_back_to_uniform_when_the_learner_beats_everyone(weighting):
+    p = pfsp_probabilities([1.0, 1.0, 1.0], weighting)  # (1 - 1)^2 = 0 everywhere: no 0 / 0
+    np.testing.assert_allclose(p, [1 / 3] * 3)
+    assert np.isfinite(p).all()
+
+
+def test_payoff_table_win_rates_decay_and_state():
+    t = PayoffTable(decay=0.5)
+    assert t.win_rate("a", "b") == 0.5 and t.games("a", "b") == 0  # before any game
+    np.testing.assert_allclose(t.pfsp("a", ["b", "c"], "squared"), [0.5, 0.5])  # no games: even
+    t.record("a", "b", 1.0)
+    assert t.win_rate("a", "b") == 1.0 and t.win_rate("b", "a") == 0.0
+    t.record("a", "b", 0.5)  # counts halve, then the draw: w 0.5, d 1
+    assert t.wdl("a", "b") == (0.5, 1.0, 0.0)
+    assert t.win_rate("a", "b") == pytest.approx((0.5 + 0.5) / 1.5)
+    t.record("b", "a", 1.0)  # a loss for a, seen from a's side: w .25, d .5, l 1
+    assert t.wdl("a", "b") == (0.25, 0.5, 1.0)
+    assert t.win_rate("a", "b") + t.win_rate("b", "a") == pytest.approx(1.0)
+    assert PayoffTable.from_state(t.get_state()).counts == t.counts
+    p = t.pfsp("a", ["b", "c"], "squared")  # a loses more to b than to the unplayed c
+    assert p[0] > p[1]
+
+
+# ----- exploitability ----------------------------------------------------------------------
+
+
+def test_rock_paper_scissors_exploitability():
+    A = ROCK_PAPER_SCISSORS
+    assert exploitability(A, [1 / 3] * 3) == pytest.approx(0.0)
+    assert exploitability(A, [1, 0, 0]) == pytest.approx(1.0)
+    assert exploitability(A, [0.5, 0.5, 0]) == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="probability vector"):
+        exploitability(A, [0.5, 0.6, 0])
+
+
+def _lp_nash(A):
+    """Row player's maximin strategy and the game value, by linear programming."""
+    m, n = A.shape
+    # Variables (x_1..x_m, v): maximize v s.t. (x^T A)_j >= v, sum x = 1, x >= 0.
+    res = linprog(c=np.r_[np.zeros(m), -1.0], A_ub=np.c_[-A.T, np.ones(n)], b_ub=np.zeros(n),
+                  A_eq=np.r_[np.ones(m), 0.0][None], b_eq=[1.0],
+                  bounds=[(0, None)] * m + [(None, None)], method="highs")
+    assert res.success
+    return res.x[:m], res.x[m]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_exploitability_against_a_linear_programming_solution(seed):
+    rng = np.random.default_rng(seed)
+    A = rng.normal(size=(4, 5))
+    x_star, v = _lp_nash(A)
+    y_star, w = _lp_nash(-A.T)  # the column player's problem
+    assert w == pytest.approx(-v, abs=1e-7)
+    assert nash_conv(A, x_star, y_star) == pytest.approx(0.0, abs=1e-7)  # equilibrium: 0
+    for _ in range(20):  # anything else: the two best-response gains against the value
+        x, y = rng.dirichlet(np.ones(4)), rng.dirichlet(np.ones(5))
+        gain = (A @ y).max() - v + v - (x @ A).min()
+        assert nash_conv(A, x, y) == pytest.approx(gain)
+        assert nash_conv(A, x, y) >= -1e-9
+        assert exploitability(A, x, y) == pytest.approx(gain / 2)
+
+
+# ----- matchmaking -------------------------------------------------------------------------
+
+
+def test_stable_choice_is_a_function_of_its_keys():
+    assert stable_uniform("episode-1", 3) == stable_uniform("episode-1", 3)
+    assert stable_uniform("episode-1", 3) != stable_uniform("episode-1", 4)
+    opts, p = ["main", "snap_1", "snap_2"], [0.5, 0.3, 0.2]
+    picks = [stable_choice(opts, p, f"ep{i}", 7) for i in range(6000)]
+    assert picks == [stable_choice(opts, p, f"ep{i}", 7) for i in range(6000)]
+    freq = np.array([picks.count(o) for o in opts]) / len(picks)
+    np.testing.assert_allclose(freq, p, atol=0.025)
+    assert stable_choice(opts, [0, 0, 1], "any") == "snap_2"
+
+
+def test_stable_uniform_does_not_depend_on_the_hash_seed():
+    import subprocess
+    import sys
+
+    code = "from rllib_marl.league.matchmaking import stable_uniform as u; print(u('ep', 1))"
+    outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           env={"PYTHONHASHSEED": s, "PATH": ""}).stdout for s in ("0", "1", "2")}
+    assert len(outs) == 1 and float(outs.pop()) == stable_uniform("ep", 1)
