@@ -137,3 +137,101 @@ def test_stable_uniform_does_not_depend_on_the_hash_seed():
     outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                            env={"PYTHONHASHSEED": s, "PATH": ""}).stdout for s in ("0", "1", "2")}
     assert len(outs) == 1 and float(outs.pop()) == stable_uniform("ep", 1)
+
+
+# ----- the league: roles, matchmaking, snapshots, state ---------------------------------------
+
+from rllib_marl.league.league import League, LeagueConfig  # noqa: E402
+
+
+def _opponents(league, n=3000, learner=None):
+    ms = [league.matchup(f"ep{i}") for i in range(n)]
+    return [m for m in ms if learner is None or m.learner == learner]
+
+
+def test_league_config_errors_name_the_key():
+    assert LeagueConfig().check() == []
+    bad = LeagueConfig(mains=0, pfsp_weighting="softmax", self_play=0, pfsp=0, verification=0,
+                       league_exploiter_reset=2)
+    keys = [k for k, _ in bad.check()]
+    assert keys == ["mains", "self_play", "pfsp_weighting", "league_exploiter_reset"]
+    with pytest.raises(ValueError, match="league.mains"):
+        League(bad)
+
+
+def test_naive_self_play_always_plays_the_latest_self():
+    league = League(LeagueConfig(self_play=1.0, pfsp=0.0, verification=0.0))
+    league.add_snapshot("main_0", 10)
+    ms = _opponents(league, 500)
+    assert {(m.learner, m.opponent) for m in ms} == {("main_0", "main_0")}
+    assert 0.45 < np.mean([m.learner_seat for m in ms]) < 0.55  # both seats
+
+
+def test_fictitious_self_play_is_uniform_over_the_pool():
+    league = League(LeagueConfig(self_play=0.0, pfsp=1.0, verification=0.0, pfsp_weighting="uniform"))
+    assert {m.opponent for m in _opponents(league, 50)} == {"main_0"}  # empty pool: itself
+    for it in (5, 10, 15, 20):
+        league.add_snapshot("main_0", it)
+    league.record("main_0", "main_0@1", 1.0)  # results do not matter to uniform FSP
+    opp = [m.opponent for m in _opponents(league, 4000)]
+    freq = np.array([opp.count(s) for s in league.snapshots]) / len(opp)
+    np.testing.assert_allclose(freq, 0.25, atol=0.03)
+
+
+def test_pfsp_squared_prefers_the_snapshots_the_main_loses_to():
+    league = League(LeagueConfig(self_play=0.0, pfsp=1.0, verification=0.0, pfsp_weighting="squared"))
+    for it in (5, 10):
+        league.add_snapshot("main_0", it)
+    for _ in range(20):
+        league.record("main_0", "main_0@1", 1.0)  # always beats @1
+        league.record("main_0", "main_0@2", 0.0)  # always loses to @2
+    opp = [m.opponent for m in _opponents(league, 1000)]
+    assert opp.count("main_0@2") > 0.95 * len(opp)
+
+
+def test_exploiters_target_the_main_agent_or_the_pool():
+    league = League(LeagueConfig(main_exploiters=1, league_exploiters=1))
+    assert league.learners == ["main_0", "main_exploiter_0", "league_exploiter_0"]
+    ms = _opponents(league, 3000)
+    assert {m.opponent for m in ms if m.learner == "main_exploiter_0"} == {"main_0"}
+    assert {m.opponent for m in ms if m.learner == "league_exploiter_0"} == {"main_0"}  # no pool yet
+    league.add_snapshot("main_0", 10)
+    league.add_snapshot("main_0", 20)
+    ms = _opponents(league, 3000)
+    assert {m.opponent for m in ms if m.learner == "league_exploiter_0"} == {"main_0@1", "main_0@2"}
+    assert {m.opponent for m in ms if m.learner == "main_exploiter_0"} == {"main_0"}
+    counts = {name: sum(m.learner == name for m in ms) for name in league.learners}
+    assert min(counts.values()) > 800  # every learner gets episodes
+
+
+def test_matchups_are_a_function_of_episode_id_and_state():
+    league = League(LeagueConfig(main_exploiters=1), seed=3)
+    league.add_snapshot("main_0", 5)
+    first = [league.matchup(f"ep{i}") for i in range(200)]
+    again = League.from_state(league.get_state())
+    assert [again.matchup(f"ep{i}") for i in range(200)] == first  # same on any runner / after resume
+    league.add_snapshot("main_0", 10)  # the pool changed: a new version draws anew
+    assert league.version == 2
+    assert [league.matchup(f"ep{i}") for i in range(200)] != first
+
+
+def test_snapshots_due_by_count_or_win_rate_and_exploiter_resets():
+    league = League(LeagueConfig(main_exploiters=1, league_exploiters=1, snapshot_every=10,
+                                 snapshot_win_rate=0.7, min_games_for_snapshot=5, league_exploiter_reset=1.0))
+    assert not league.snapshot_due("main_0", 9) and league.snapshot_due("main_0", 10)
+    name, reset = league.add_snapshot("main_0", 10)
+    assert name == "main_0@1" and not reset and not league.snapshot_due("main_0", 15)
+    for _ in range(6):
+        league.record("league_exploiter_0", "main_0@1", 1.0)
+    # Games count with the payoff decay: 1 + 0.99 + ... + 0.99^5 = 5.85.
+    assert league.win_rate_against_pool("league_exploiter_0") == (1.0, pytest.approx(sum(0.99 ** k for k in range(6))))
+    assert league.snapshot_due("league_exploiter_0", 3)  # wins >= 70% of >= 5 (decayed) games
+    assert league.add_snapshot("main_exploiter_0", 10)[1]  # main exploiters always reset
+    assert league.add_snapshot("league_exploiter_0", 10)[1]  # reset probability 1
+    assert league.elo.rating("main_0@1") == league.elo.ratings["main_0@1"]
+
+
+def test_self_play_games_do_not_move_ratings():
+    league = League(LeagueConfig())
+    league.record("main_0", "main_0", 1.0)
+    assert league.payoff.counts == {} and league.elo.ratings == {}

@@ -1,0 +1,243 @@
+"""The league: learners, frozen snapshots, matchmaking and results (no Ray).
+
+Players are **learners** (trained modules) and **snapshots** (frozen copies of
+a learner, named ``<learner>@<n>``). Roles, as in AlphaStar's league:
+
+* ``main``: plays itself (``self_play``), PFSP over every snapshot (``pfsp``),
+  and PFSP over its own past snapshots (``verification``);
+* ``main_exploiter``: plays the current main agents (PFSP over their snapshots
+  while it wins less than 10% against them); reset to its initial weights
+  whenever it is snapshotted;
+* ``league_exploiter``: PFSP (linear-capped) over every snapshot; reset with
+  probability ``league_exploiter_reset`` when snapshotted.
+
+Naive self-play is ``self_play: 1`` (the latest self only); fictitious
+self-play is ``pfsp: 1`` with ``pfsp_weighting: uniform`` (uniform over the
+pool). Both are settings of the same machinery.
+
+A match-up is decided once per episode by :func:`stable_choice` of the episode
+id and the league's ``version`` (bumped whenever the pool changes), so every
+seat of an episode, on every env runner, gets the same answer, and the answer
+is reproducible from the league state.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Tuple
+
+from rllib_marl.league.matchmaking import stable_choice, stable_uniform
+from rllib_marl.league.payoff import PFSP_WEIGHTINGS, PayoffTable
+from rllib_marl.league.ratings import Elo
+
+ROLES = ("main", "main_exploiter", "league_exploiter")
+SNAPSHOT_SEP = "@"
+
+
+@dataclass
+class LeagueConfig:
+    """The ``league:`` block of an experiment."""
+
+    mains: int = 1
+    main_exploiters: int = 0
+    league_exploiters: int = 0
+    # The main agents' opponents (probabilities; normalized).
+    self_play: float = 0.35
+    pfsp: float = 0.5
+    verification: float = 0.15
+    pfsp_weighting: str = "squared"
+    exploiter_pfsp_weighting: str = "linear_capped"
+    # Snapshots: every K iterations (0: never by count) and/or when a learner's
+    # win rate against its opponents reaches this (evaluation games).
+    snapshot_every: int = 0
+    snapshot_win_rate: float = 0.7
+    min_games_for_snapshot: int = 20
+    league_exploiter_reset: float = 0.25
+    payoff_decay: float = 0.99
+    elo_k: float = 16.0
+
+    def check(self) -> List[Tuple[str, str]]:
+        """``(key, problem)`` pairs; empty when the block is valid."""
+        errors = []
+        if self.mains < 1:
+            errors.append(("mains", "needs at least one main agent"))
+        for key in ("main_exploiters", "league_exploiters", "snapshot_every", "min_games_for_snapshot"):
+            if getattr(self, key) < 0:
+                errors.append((key, "must be >= 0"))
+        mix = (self.self_play, self.pfsp, self.verification)
+        if min(mix) < 0 or sum(mix) <= 0:
+            errors.append(("self_play", "self_play, pfsp and verification must be >= 0 and not all 0"))
+        for key in ("pfsp_weighting", "exploiter_pfsp_weighting"):
+            if getattr(self, key) not in PFSP_WEIGHTINGS:
+                errors.append((key, f"unknown weighting {getattr(self, key)!r}; allowed: {', '.join(PFSP_WEIGHTINGS)}"))
+        for key in ("snapshot_win_rate", "league_exploiter_reset"):
+            if not 0.0 <= getattr(self, key) <= 1.0:
+                errors.append((key, "must be in [0, 1]"))
+        if not 0.0 < self.payoff_decay <= 1.0:
+            errors.append(("payoff_decay", "must be in (0, 1]"))
+        return errors
+
+
+@dataclass
+class Player:
+    name: str
+    role: str
+    learner: bool  # trained (False: a frozen snapshot)
+    source: Optional[str] = None  # a snapshot's learner
+    iteration: int = 0  # when it was taken (snapshots) / last reset (learners)
+    snapshots: int = 0  # learners: how many snapshots taken so far
+
+
+@dataclass
+class Matchup:
+    learner: str  # the trained player this episode is for
+    opponent: str  # a learner (self-play or exploiters) or a snapshot
+    learner_seat: int  # 0 or 1: which side the learner plays
+
+
+class League:
+    """League state and decisions (see module docstring)."""
+
+    def __init__(self, config: LeagueConfig, seed: int = 0):
+        errors = config.check()
+        if errors:
+            raise ValueError("; ".join(f"league.{k}: {m}" for k, m in errors))
+        self.config = config
+        self.seed = int(seed)
+        self.version = 0
+        self.players: Dict[str, Player] = {}
+        for role, count in (("main", config.mains), ("main_exploiter", config.main_exploiters),
+                            ("league_exploiter", config.league_exploiters)):
+            for i in range(count):
+                name = f"{role}_{i}"
+                self.players[name] = Player(name, role, learner=True)
+        self.payoff = PayoffTable(config.payoff_decay)
+        self.elo = Elo(config.elo_k)
+
+    # ----- players ---------------------------------------------------------------------
+
+    @property
+    def learners(self) -> List[str]:
+        return [p.name for p in self.players.values() if p.learner]
+
+    @property
+    def snapshots(self) -> List[str]:
+        return [p.name for p in self.players.values() if not p.learner]
+
+    def _of_role(self, role: str) -> List[str]:
+        return [p.name for p in self.players.values() if p.learner and p.role == role]
+
+    def _snapshots_of(self, sources: List[str]) -> List[str]:
+        return [p.name for p in self.players.values() if not p.learner and p.source in sources]
+
+    # ----- matchmaking -----------------------------------------------------------------
+
+    def matchup(self, episode_id: str) -> Matchup:
+        """The match-up of one episode: a function of the episode id and the state."""
+        key = (self.seed, self.version, str(episode_id))
+        learners = self.learners
+        learner = stable_choice(learners, [1.0] * len(learners), *key, "learner")
+        opponent = self._opponent(learner, key)
+        seat = int(stable_uniform(*key, "seat") < 0.5)
+        return Matchup(learner, opponent, seat)
+
+    def _pfsp(self, learner: str, pool: List[str], weighting: str, key) -> str:
+        return stable_choice(pool, self.payoff.pfsp(learner, pool, weighting), *key, "pfsp")
+
+    def _opponent(self, learner: str, key) -> str:
+        c = self.config
+        role = self.players[learner].role
+        everyone = self.snapshots
+        if role == "main":
+            sources = ["self_play", "pfsp", "verification"]
+            probs = [c.self_play, c.pfsp if everyone else 0.0,
+                     c.verification if self._snapshots_of([learner]) else 0.0]
+            if sum(probs) <= 0:
+                return learner
+            kind = stable_choice(sources, probs, *key, "source")
+            if kind == "self_play":
+                return learner
+            pool = everyone if kind == "pfsp" else self._snapshots_of([learner])
+            return self._pfsp(learner, pool, c.pfsp_weighting, key)
+        if role == "main_exploiter":
+            mains = self._of_role("main")
+            target = stable_choice(mains, [1.0] * len(mains), *key, "main")
+            past = self._snapshots_of([target])
+            if past and self.payoff.games(learner, target) >= c.min_games_for_snapshot \
+                    and self.payoff.win_rate(learner, target) < 0.1:
+                return self._pfsp(learner, past, "variance", key)
+            return target
+        # league exploiter
+        if not everyone:
+            mains = self._of_role("main")
+            return stable_choice(mains, [1.0] * len(mains), *key, "main")
+        return self._pfsp(learner, everyone, c.exploiter_pfsp_weighting, key)
+
+    # ----- results ---------------------------------------------------------------------
+
+    def record(self, a: str, b: str, score_a: float) -> None:
+        """One finished game: ``score_a`` 1 (A won), 0.5 (draw), 0 (B won)."""
+        if a == b:  # self-play: nothing to learn about relative strength
+            return
+        self.payoff.record(a, b, score_a)
+        self.elo.update(a, b, score_a)
+
+    def win_rate_against_pool(self, learner: str) -> Tuple[float, float]:
+        """``(win rate, games)`` of a learner over its opponents in the payoff table."""
+        w = d = n = 0.0
+        for (p, _), (wi, di, li) in self.payoff.counts.items():
+            if p == learner:
+                w, d, n = w + wi, d + di, n + wi + di + li
+        return ((w + 0.5 * d) / n if n else 0.5), n
+
+    # ----- snapshots -------------------------------------------------------------------
+
+    def snapshot_due(self, learner: str, iteration: int) -> bool:
+        c = self.config
+        p = self.players[learner]
+        if c.snapshot_every and iteration - p.iteration >= c.snapshot_every:
+            return True
+        rate, games = self.win_rate_against_pool(learner)
+        return games >= c.min_games_for_snapshot and rate >= c.snapshot_win_rate and bool(self.snapshots)
+
+    def add_snapshot(self, learner: str, iteration: int) -> Tuple[str, bool]:
+        """Adds a frozen copy of ``learner``: returns ``(snapshot name, reset learner?)``.
+
+        The caller copies the weights (and resets the learner when asked). The
+        snapshot starts with the learner's Elo rating.
+        """
+        p = self.players[learner]
+        p.snapshots += 1
+        name = f"{learner}{SNAPSHOT_SEP}{p.snapshots}"
+        self.players[name] = Player(name, p.role, learner=False, source=learner, iteration=iteration)
+        self.elo.ratings[name] = self.elo.rating(learner)
+        reset = p.role == "main_exploiter" or (
+            p.role == "league_exploiter"
+            and stable_uniform(self.seed, name, "reset") < self.config.league_exploiter_reset)
+        p.iteration = iteration
+        self.version += 1
+        return name, reset
+
+    # ----- state -----------------------------------------------------------------------
+
+    def get_state(self) -> dict:
+        return {
+            "config": dataclasses.asdict(self.config),
+            "seed": self.seed,
+            "version": self.version,
+            "players": [dataclasses.asdict(p) for p in self.players.values()],
+            "payoff": self.payoff.get_state(),
+            "elo": self.elo.get_state(),
+        }
+
+    @classmethod
+    def from_state(cls, state: dict) -> "League":
+        league = cls(LeagueConfig(**state["config"]), state["seed"])
+        league.version = state["version"]
+        league.players = {p["name"]: Player(**p) for p in state["players"]}
+        league.payoff = PayoffTable.from_state(state["payoff"])
+        league.elo = Elo.from_state(state["elo"])
+        return league
+
+
