@@ -235,3 +235,29 @@ def test_self_play_games_do_not_move_ratings():
     league = League(LeagueConfig())
     league.record("main_0", "main_0", 1.0)
     assert league.payoff.counts == {} and league.elo.ratings == {}
+
+
+def test_league_mapping_gives_both_seats_one_matchup_on_every_runner():
+    import pickle
+    from types import SimpleNamespace
+
+    from rllib_marl.league.mapping import LeagueMapping, seats_of
+
+    league = League(LeagueConfig(main_exploiters=1), seed=1)
+    league.add_snapshot("main_0", 5)
+    seats = seats_of(["player_1", "player_0"], "one")
+    assert seats == {"player_0": 0, "player_1": 1}
+    fn = LeagueMapping(league.get_state(), seats)
+    runners = [pickle.loads(pickle.dumps(fn)) for _ in range(2)]  # what each env runner holds
+    for i in range(300):
+        ep = SimpleNamespace(id_=f"episode-{i}")
+        m = league.matchup(ep.id_)
+        pair = [fn("player_0", ep), fn("player_1", ep)]
+        assert pair[m.learner_seat] == m.learner and pair[1 - m.learner_seat] == m.opponent
+        assert all([r("player_1", ep), r("player_0", ep)] == pair[::-1] for r in runners)
+    assert seats_of(["adversary_0", "adversary_1", "agent_0"], "by_prefix") == \
+        {"adversary_0": 0, "adversary_1": 0, "agent_0": 1}
+    with pytest.raises(ValueError, match="two-player game"):
+        seats_of(["a", "b", "c"], "one")
+    with pytest.raises(ValueError, match="episode"):
+        fn("player_0")
