@@ -55,12 +55,19 @@ class RunningMeanStd(nn.Module):
 
     @torch.no_grad()
     def update(self, x: torch.Tensor) -> None:
+        """One update from a batch of values. Under several (DDP) learners the
+        batch moments are summed over all of them first, so every learner keeps
+        the same statistics (each sees only its shard of the batch)."""
         x = x.detach().float().reshape(-1)
-        if x.numel() == 0:
+        moments = torch.stack([torch.tensor(float(x.numel()), device=x.device), x.sum(), (x**2).sum()])
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.all_reduce(moments)  # every learner calls update once per minibatch
+        n, s1, s2 = moments
+        if n <= 0:
             return
         w = self.beta
-        self.mean.mul_(w).add_(x.mean() * (1 - w))
-        self.mean_sq.mul_(w).add_((x**2).mean() * (1 - w))
+        self.mean.mul_(w).add_(s1 / n * (1 - w))
+        self.mean_sq.mul_(w).add_(s2 / n * (1 - w))
         self.debias.mul_(w).add_(1 - w)
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
