@@ -234,20 +234,54 @@ def _run(tmp_path, data, *flags):
     return json.loads((tmp_path / "run" / "summary.json").read_text())
 
 
-@pytest.mark.parametrize("mixer,flags", [
-    ("qmix", ["--num-learners", "2"]),
-    ("vdn", ["--num-env-runners", "1"]),
-    ("none", []),
-    ("qmix", ["per_agent"]),
-], ids=["qmix-ddp-2-learners", "vdn-remote_runner", "iql", "qmix-one-network-per-agent"])
-def test_qmix_family_runs(ray_local, tmp_path, mixer, flags):
-    sharing = "per_agent" if "per_agent" in flags else "shared"
-    flags = [f for f in flags if f != "per_agent"]
-    data = {"algorithm": "qmix", "env": SPREAD, "training": {**TINY, "mixer": mixer},
-            "multi_agent": {"sharing": sharing},
-            "stop": {"iterations": 2}, "model": {"gru_hidden": 8, "hidden": [16], "max_seq_len": 5}}
-    summary = _run(tmp_path, data, *flags)
-    assert summary["env_steps"] >= 200 and np.isfinite(summary["team_return"])
+@pytest.mark.parametrize("mixer,sharing,learners", [
+    ("qmix", "shared", 2),
+    ("vdn", "shared", 0),
+    ("none", "shared", 0),
+    ("qmix", "per_agent", 0),
+], ids=["qmix-ddp-2-learners", "vdn", "iql", "qmix-one-network-per-agent"])
+def test_qmix_family_builds_what_it_is_asked_for(ray_local, mixer, sharing, learners):
+    """The mixer asked for is the one the learner trains (a QMIX hypernetwork mixer
+    module, VDN's sum, or none for IQL); per_agent gives one network per agent;
+    under two DDP learners both hold the same weights after an update."""
+    import torch
+
+    from rllib_marl.build import build_algo_config
+    from rllib_marl.config import ScaleConfig, parse_experiment
+    from rllib_marl.policies.mixers import QMixer
+
+    exp = parse_experiment({"algorithm": "qmix", "env": SPREAD, "training": {**TINY, "mixer": mixer},
+                            "multi_agent": {"sharing": sharing}, "stop": {"iterations": 1},
+                            "model": {"gru_hidden": 8, "hidden": [16], "max_seq_len": 5}})
+    config, mapping = build_algo_config(exp, ScaleConfig(num_learners=learners, num_envs_per_env_runner=2))
+    algo = config.build_algo()
+    try:
+        agents = {"agent_0", "agent_1"}
+        expected = ({"shared"} if sharing == "shared" else agents) | ({"mixer"} if mixer == "qmix" else set())
+
+        def state(learner):
+            mods = {mid: {k: v.detach().cpu().clone() for k, v in learner.module[mid].state_dict().items()}
+                    for mid in learner.module.keys()}
+            mix = learner.module["mixer"].unwrapped().mixer if "mixer" in learner.module.keys() else None
+            return mods, type(mix).__name__, learner.config.mixer
+
+        before = [r.get() for r in algo.learner_group.foreach_learner(state)]
+        result = algo.train()
+        after = [r.get() for r in algo.learner_group.foreach_learner(state)]
+        assert result["env_steps"] >= 64
+        mods, mix_cls, cfg_mixer = after[0]
+        assert set(mods) == expected and set(mapping.values()) == expected - {"mixer"}
+        assert cfg_mixer == mixer
+        assert mix_cls == (QMixer.__name__ if mixer == "qmix" else "NoneType")
+        moved = [mid for mid in mods if any(not torch.equal(v, before[0][0][mid][k]) for k, v in mods[mid].items())]
+        assert set(moved) == expected  # every network (mixer included) was trained
+        if learners == 2:
+            assert len(after) == 2
+            for mid in mods:
+                for k, v in mods[mid].items():
+                    assert torch.equal(v, after[1][0][mid][k]), (mid, k)
+    finally:
+        algo.stop()
 
 
 def test_resume_keeps_the_replay_buffer(ray_local, tmp_path):
