@@ -192,16 +192,25 @@ def test_env_failure_rebuilds_sub_envs_and_keeps_sampling():
         strict.sample(num_timesteps=150)
 
 
-class PassThrough(ConnectorV2):
+class CountingPassThrough(ConnectorV2):
+    """Passes the batch through and counts the calls (one per vector step of the stock loop)."""
+
+    calls = 0
+
     def __call__(self, *, batch, **kwargs):
+        type(self).calls += 1
         return batch
 
 
-def test_custom_connectors_fall_back_to_the_stock_loop():
-    runner = make_runner(SPREAD, "fast", env_to_module_connector=lambda *args: PassThrough())
+def test_custom_connectors_fall_back_to_the_stock_loop_and_run():
+    CountingPassThrough.calls = 0
+    runner = make_runner(SPREAD, "fast", env_to_module_connector=lambda *args: CountingPassThrough())
     assert not runner._fast
     eps = runner.sample(num_timesteps=40)
-    assert sum(len(e) for e in eps) >= 40
+    steps = sum(len(e) for e in eps)
+    assert steps >= 40
+    # One call per step of the 2-sub-env vector (plus the resets): it saw every step.
+    assert CountingPassThrough.calls >= steps // 2
 
 
 def test_remote_runner_is_restarted_after_a_crash(ray_local, tmp_path):

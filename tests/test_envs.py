@@ -277,11 +277,37 @@ def test_registry_errors_name_the_problem():
         make_env({"name": "ipd", "api": "aec"})
 
 
-def test_parallel_and_aec_builds_of_one_env():
+def test_parallel_and_aec_builds_of_one_env_pay_the_same():
+    """The same moves through the Parallel and the AEC build of rock-paper-scissors give
+    the same returns (the AEC adapter hands a reward over when the agent next observes)."""
     par = make_env({"name": "pettingzoo.classic.rps_v2", "api": "parallel"})
     aec = make_env({"name": "pettingzoo.classic.rps_v2", "api": "aec"})
     assert par.api == "parallel" and aec.api == "aec"
     assert par.possible_agents == aec.possible_agents
+    rng = np.random.default_rng(0)
+    moves = rng.integers(0, 3, size=(15, 2))  # rps_v2 plays 15 rounds
+
+    def play(env):
+        obs, _ = env.reset(seed=0)
+        totals = {a: 0.0 for a in env.possible_agents}
+        rounds = {a: 0 for a in env.possible_agents}
+        final = {}
+        while True:
+            acts = {a: int(moves[min(rounds[a], 14), env.possible_agents.index(a)]) for a in obs}
+            for a in acts:
+                rounds[a] += 1
+            obs, rew, term, trunc, info = env.step(acts)
+            for a, r in rew.items():
+                totals[a] += r
+            for a, i in info.items():
+                if ENV_RETURN_INFO in i:
+                    final[a] = i[ENV_RETURN_INFO]
+            if term["__all__"] or trunc["__all__"]:
+                return totals, final
+
+    (tp, fp), (ta, fa) = play(par), play(aec)
+    assert tp == pytest.approx(ta) and fp == pytest.approx(fa)
+    assert fp == pytest.approx(tp) and any(v != 0 for v in tp.values())
 
 
 def test_butterfly_env_builds():
