@@ -83,8 +83,44 @@ def test_action_mask_makes_masked_actions_impossible():
 
 def test_box_actions_give_mean_and_log_std():
     m = make(action_space=spaces.Box(0, 1, (5,), np.float32))
-    out = m.forward_exploration(batch())[Columns.ACTION_DIST_INPUTS]
+    b = batch()
+    out = m.forward_exploration(b)[Columns.ACTION_DIST_INPUTS]
     assert out.shape == (6, 10)
+    # Second half: the state-independent log-std parameter (initial -0.5) on every row;
+    # first half: a mean that depends on the observation.
+    np.testing.assert_allclose(out[:, 5:].detach().numpy(), -0.5)
+    assert m.log_std.requires_grad and m.log_std.shape == (5,)
+    b2 = batch()
+    b2[Columns.OBS][OBS] = b2[Columns.OBS][OBS] + 1.0
+    out2 = m.forward_exploration(b2)[Columns.ACTION_DIST_INPUTS]
+    assert not torch.allclose(out[:, :5], out2[:, :5])
+    torch.testing.assert_close(out[:, 5:], out2[:, 5:])
+
+
+def test_box_actions_reach_the_env_inside_its_bounds():
+    """Gaussian samples are unbounded; what the env receives is inside Box(0, 1)."""
+    from rllib_marl.build import build_algo_config
+    from rllib_marl.config import ScaleConfig, parse_experiment
+
+    exp = parse_experiment({"algorithm": "mappo", "stop": {"iterations": 1},
+                            "env": {"name": "mpe2.simple_spread_v3",
+                                    "kwargs": {"N": 2, "max_cycles": 10, "continuous_actions": True}}})
+    config, _ = build_algo_config(exp, ScaleConfig(num_envs_per_env_runner=2))
+    runner = config.env_runner_cls(config=config)
+    sent, raw = [], []
+    to_env = runner._actions_for_env
+
+    def record(actions, episode):
+        raw.extend(np.asarray(a) for a in actions.values())
+        out = to_env(actions, episode)
+        sent.extend(np.asarray(a) for a in out.values())
+        return out
+
+    runner._actions_for_env = record
+    runner.sample(num_timesteps=200, explore=True)
+    sent, raw = np.stack(sent), np.stack(raw)
+    assert sent.shape[1] == 5 and sent.min() >= 0.0 and sent.max() <= 1.0
+    assert raw.min() < 0.0 or raw.max() > 1.0  # the module's samples did leave the box
 
 
 def test_gru_actor_carries_state_over_time():
