@@ -41,32 +41,45 @@ def test_mappo_learns_simple_spread_in_60k_steps(ray_local, tmp_path, seed):
     assert summary["team_return"] >= -72.0, summary["team_return"]
 
 
+def _two_step_greedy_return(mixer: str, seed: int, extra=()) -> float:
+    """Train on the two-step game with uniform exploration for 3,000 env steps; the
+    greedy policy's return (4 episodes; the game is deterministic)."""
+    from rllib_marl.build import build_algo_config
+    from rllib_marl.config import ScaleConfig, load_experiment
+    from rllib_marl.metrics import EVAL_TEAM_RETURN, lift_eval_metrics
+
+    cfg = ROOT / "tuned_examples" / "qmix" / "two_step.yaml"
+    exp = load_experiment(cfg, [f"training.mixer={mixer}", "training.epsilon_start=1.0",
+                                "training.epsilon_end=1.0", f"seed={seed}",
+                                "evaluation.interval=1000", "evaluation.episodes=4", *extra])
+    config, _ = build_algo_config(exp, ScaleConfig(num_env_runners=0, num_envs_per_env_runner=8))
+    algo = config.build_algo()
+    try:
+        steps = 0
+        while steps < 3000:
+            steps = algo.train()["env_steps"]
+        result = {"evaluation": algo.evaluate()}  # greedy (evaluation.explore: false)
+    finally:
+        algo.stop()
+    lift_eval_metrics(result)
+    return result[EVAL_TEAM_RETURN]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("mixer,expected", [("qmix", 8.0), ("vdn", 7.0)])
 def test_two_step_game_qmix_finds_8_and_vdn_settles_on_7(ray_local, mixer, expected):
     """The QMIX paper's two-step experiment (Rashid et al., 2018, Table 1): data from
     uniform exploration (epsilon = 1), then the greedy policy. QMIX's monotonic mixer
     represents the optimal joint value 8; VDN's sum cannot and its greedy policy takes
-    the safe branch (7). Three seeds each."""
-    from rllib_marl.build import build_algo_config
-    from rllib_marl.config import ScaleConfig, load_experiment
-    from rllib_marl.metrics import EVAL_TEAM_RETURN, lift_eval_metrics
+    the safe branch (7). Three seeds each.
 
-    cfg = ROOT / "tuned_examples" / "qmix" / "two_step.yaml"
-    for seed in (0, 1, 2):
-        exp = load_experiment(cfg, [f"training.mixer={mixer}", "training.epsilon_start=1.0",
-                                    "training.epsilon_end=1.0", f"seed={seed}",
-                                    "evaluation.interval=1000", "evaluation.episodes=4"])
-        config, _ = build_algo_config(exp, ScaleConfig(num_env_runners=0, num_envs_per_env_runner=8))
-        algo = config.build_algo()
-        try:
-            steps = 0
-            while steps < 3000:
-                steps = algo.train()["env_steps"]
-            result = {"evaluation": algo.evaluate()}  # greedy (evaluation.explore: false)
-        finally:
-            algo.stop()
-        lift_eval_metrics(result)
-        # Payoffs are 0, 1, 7 or 8 and the game is deterministic: a mean of 8 (or 7)
-        # over the 4 greedy episodes means every episode returned it.
-        assert result[EVAL_TEAM_RETURN] == expected, (mixer, seed, result[EVAL_TEAM_RETURN])
+    Payoffs are 0, 1, 7 or 8 and the game is deterministic: a mean of 8 (or 7) over
+    the 4 greedy episodes means every episode returned it. An untrained network
+    reaches 7 by chance (after branch A every action pays 7), so the same seeds with
+    a learning rate of 1e-12 (Adam steps of about 1e-12: no learning) are the
+    control: they must not all give the expected value.
+    """
+    got = [_two_step_greedy_return(mixer, seed) for seed in (0, 1, 2)]
+    assert got == [expected] * 3, (mixer, got)
+    untrained = [_two_step_greedy_return(mixer, seed, ["training.lr=1e-12"]) for seed in (0, 1, 2)]
+    assert untrained != [expected] * 3, (mixer, untrained)
