@@ -161,10 +161,13 @@ def _env_runner_nodes(algo) -> List[str]:
     """The Ray node id of each remote env runner (empty without remote runners)."""
     import ray
 
-    if not algo.env_runner_group.num_remote_env_runners():
+    try:
+        if not algo.env_runner_group.num_remote_env_runners():
+            return []
+        return list(algo.env_runner_group.foreach_env_runner(
+            lambda r: ray.get_runtime_context().get_node_id(), local_env_runner=False))
+    except Exception:  # noqa: BLE001 - informational only; a runner being restarted must not fail the run
         return []
-    return list(algo.env_runner_group.foreach_env_runner(
-        lambda r: ray.get_runtime_context().get_node_id(), local_env_runner=False))
 
 
 def _stop_reached(exp: ExperimentConfig, result, wall_s: float) -> Optional[str]:
