@@ -147,7 +147,9 @@ class JointReplayBuffer(MultiAgentEpisodeReplayBuffer):
         packed path is tested against).
         """
         picks = list(self._picks(batch_size))
-        done = [i for i, (episode, _) in enumerate(picks) if episode.is_done]
+        done, rest = [], []
+        for i, (episode, _) in enumerate(picks):
+            (done if episode.is_done else rest).append(i)
         if not done:
             return self._gather_by_episode(picks)
         if self._packed is None:
@@ -160,7 +162,6 @@ class JointReplayBuffer(MultiAgentEpisodeReplayBuffer):
         starts = self._packed.starts
         rows = np.fromiter((starts[picks[i][0].id_] + picks[i][1] for i in done), np.int64, len(done))
         out = self._packed.gather(rows)
-        rest = [i for i, (episode, _) in enumerate(picks) if not episode.is_done]
         if rest:  # rows of unfinished episodes at the end (the rows are shuffled below)
             extra = self._gather_by_episode([picks[i] for i in rest], shuffle=False)
             out = tree.map_structure(lambda a, b: np.concatenate([a, b]), out, extra)
@@ -365,11 +366,6 @@ class _PackedRows:
 
     def append(self, episode_id: str, full: Dict[str, Any]) -> int:
         n = len(full[FILLED])
-        block = np.zeros((n + 1, self.width), np.float32)
-        for key, _, _, cols in self.entries:
-            block[:n, cols] = full[key].reshape(n, -1)
-        for (_, _, cols), leaf in zip(self.obs_entries, tree.flatten(full[OBS])):
-            block[:, cols] = leaf.reshape(n + 1, -1)
         if self.used + n + 1 > len(self.rows):
             live = sum(self.lengths.values())
             if live < self.used - live:
@@ -379,7 +375,11 @@ class _PackedRows:
                 grown[:self.used] = self.rows[:self.used]
                 self.rows = grown
         start = self.used
-        self.rows[start:start + n + 1] = block
+        block = self.rows[start:start + n + 1]  # written in place (rows past `used` are zero)
+        for key, _, _, cols in self.entries:
+            block[:n, cols] = full[key].reshape(n, -1)
+        for (_, _, cols), leaf in zip(self.obs_entries, tree.flatten(full[OBS])):
+            block[:, cols] = leaf.reshape(n + 1, -1)
         self.used += n + 1
         self.starts[episode_id] = start
         self.lengths[episode_id] = n + 1
