@@ -185,11 +185,7 @@ class League:
 
     def win_rate_against_pool(self, learner: str) -> Tuple[float, float]:
         """``(win rate, games)`` of a learner over its opponents in the payoff table."""
-        w = d = n = 0.0
-        for (p, _), (wi, di, li) in self.payoff.counts.items():
-            if p == learner:
-                w, d, n = w + wi, d + di, n + wi + di + li
-        return ((w + 0.5 * d) / n if n else 0.5), n
+        return self.payoff.overall(learner)
 
     # ----- snapshots -------------------------------------------------------------------
 

@@ -44,10 +44,6 @@ class LeagueMapping:
         self._league = None
         self._cache: "OrderedDict[str, Any]" = OrderedDict()
 
-    @property
-    def version(self) -> int:
-        return int(self.league_state["version"])
-
     def matchup(self, episode_id: str):
         m = self._cache.get(episode_id)
         if m is None:

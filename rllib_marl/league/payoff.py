@@ -80,6 +80,14 @@ class PayoffTable:
         w, d, l = self.counts.get((a, b), (0.0, 0.0, 0.0))
         return w, d, l
 
+    def overall(self, player: str) -> Tuple[float, float]:
+        """``(win rate, games)`` of a player over all its opponents (0.5 before any game)."""
+        w = d = n = 0.0
+        for (p, _), (wi, di, li) in self.counts.items():
+            if p == player:
+                w, d, n = w + wi, d + di, n + wi + di + li
+        return ((w + 0.5 * d) / n if n else 0.5), n
+
     def pfsp(self, learner: str, opponents: Sequence[str], weighting: str) -> np.ndarray:
         return pfsp_probabilities([self.win_rate(learner, o) for o in opponents], weighting)
 
