@@ -42,7 +42,11 @@ PINS = {
 COMPARED = ("python", *PINS, "rllib_marl")
 
 
-class ClusterVersionError(RuntimeError):
+class ClusterError(RuntimeError):
+    """A cluster that a run cannot use: not reachable, or its nodes differ."""
+
+
+class ClusterVersionError(ClusterError):
     """Nodes of one cluster run different versions."""
 
 

@@ -148,7 +148,15 @@ def init_ray(num_cpus: Optional[int] = None, address: Optional[str] = None) -> N
         return
     kwargs = dict(include_dashboard=False, logging_level="WARNING")
     if address or os.environ.get("RAY_ADDRESS"):
-        ray.init(address=address or None, **kwargs)
+        from rllib_marl.cluster import ClusterError
+
+        target = address or os.environ["RAY_ADDRESS"]
+        try:
+            ray.init(address=address or None, **kwargs)
+        except ConnectionError as e:
+            raise ClusterError(f"cannot join the Ray cluster at {target!r} ({e}); start one with "
+                               "`ray start --head`, or leave out --address (and RAY_ADDRESS) to train "
+                               "on a local Ray") from None
     else:
         ray.init(address="local", num_cpus=num_cpus, **kwargs)
     if sum(1 for n in ray.nodes() if n.get("Alive")) > 1:
@@ -369,7 +377,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     except ConfigError as e:
         print(f"config error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    from rllib_marl.cluster import ClusterVersionError
+    from rllib_marl.cluster import ClusterError
 
     try:
         if args.tune:
@@ -377,7 +385,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
             return run_tune(plan, num_cpus=args.num_cpus)
         return run(plan, as_test=args.as_test, quiet=args.quiet, num_cpus=args.num_cpus)
-    except ClusterVersionError as e:
+    except ClusterError as e:
         print(f"cluster error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
 

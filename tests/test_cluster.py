@@ -290,3 +290,20 @@ def test_num_cpus_with_address_is_refused_before_ray_starts(capsys):
                        "--address", "auto", "--num-cpus", "2"])
     assert code == train.EXIT_BAD_INPUT
     assert "--num-cpus" in capsys.readouterr().err
+
+
+def test_an_unreachable_cluster_is_a_clear_error_not_a_traceback(monkeypatch, tmp_path, capsys):
+    import ray
+
+    from rllib_marl import train
+
+    def no_cluster(**kwargs):
+        raise ConnectionError("Could not find any running Ray instance.")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", no_cluster)
+    code = train.main(["--config", str(ROOT / "tuned_examples" / "mappo" / "two_step.yaml"),
+                       "--address", "auto", "--output", str(tmp_path / "run"), "--quiet"])
+    assert code == train.EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert "cannot join the Ray cluster at 'auto'" in err and "ray start --head" in err
