@@ -27,13 +27,14 @@ def _games():
         "ipd": games.iterated_prisoners_dilemma,
         "climbing": games.climbing_game,
         "penalty": games.penalty_game,
+        "rps": games.rock_paper_scissors,
         "two_step": games.two_step_game,
         "target_sum": games.target_sum_game,
     }
 
 
 # Short names for our own games (Parallel only).
-BUILTIN_ENVS = ("ipd", "climbing", "penalty", "two_step", "target_sum")
+BUILTIN_ENVS = ("ipd", "climbing", "penalty", "rps", "two_step", "target_sum")
 
 
 def list_envs() -> Tuple[str, ...]:

@@ -38,6 +38,35 @@ class AgentToModule:
         return self.mapping[agent_id]
 
 
+def _configure_league(config, exp: ExperimentConfig, env, seats: Dict[str, str], module_class, mc) -> None:
+    """League runs: the learners are the modules; each episode's match-up picks
+    which one (or which frozen snapshot) plays each seat (``rllib_marl.league``)."""
+    from ray.rllib.policy.policy import PolicySpec
+
+    from rllib_marl.league.callback import LeagueCallback
+    from rllib_marl.league.league import League
+    from rllib_marl.league.mapping import LeagueMapping
+
+    league = League(exp.league, seed=exp.seed)
+    a0 = sorted(env.possible_agents)[0]
+    obs_space, act_space = env.observation_spaces[a0], env.action_spaces[a0]  # symmetric game
+    seat_of = {a: int(s.split("_")[1]) for a, s in seats.items()}
+    config.multi_agent(
+        policies={m: PolicySpec(observation_space=obs_space, action_space=act_space)
+                  for m in league.learners},
+        policy_mapping_fn=LeagueMapping(league.get_state(), seat_of),
+        policies_to_train=list(league.learners),
+    )
+    config.rl_module(
+        rl_module_spec=MultiRLModuleSpec(
+            rl_module_specs={m: RLModuleSpec(module_class=module_class, model_config=mc,
+                                             observation_space=obs_space, action_space=act_space)
+                             for m in league.learners}
+        )
+    )
+    add_callbacks(config, LeagueCallback)
+
+
 def model_config(exp: ExperimentConfig) -> Dict[str, object]:
     m = dataclasses.asdict(exp.model)
     if m["critic_input"] == "auto":
@@ -69,22 +98,23 @@ def build_algo_config(exp: ExperimentConfig, scale: ScaleConfig = ScaleConfig())
         num_gpus_per_learner=scale.num_gpus_per_learner,
     )
     config.training(**exp.training_config().to_rllib())
-    modules = sorted(set(mapping.values()))
     mc = model_config(exp)
-    config.multi_agent(
-        policies=set(modules),
-        policy_mapping_fn=AgentToModule(mapping),
-        policies_to_train=modules,
-    )
-    config.rl_module(
-        rl_module_spec=MultiRLModuleSpec(
-            rl_module_specs={
-                mid: RLModuleSpec(module_class=config.get_default_rl_module_spec().module_class,
-                                  model_config=mc)
-                for mid in modules
-            }
+    module_class = config.get_default_rl_module_spec().module_class
+    if exp.league is not None:
+        _configure_league(config, exp, env, mapping, module_class, mc)
+    else:
+        modules = sorted(set(mapping.values()))
+        config.multi_agent(
+            policies=set(modules),
+            policy_mapping_fn=AgentToModule(mapping),
+            policies_to_train=modules,
         )
-    )
+        config.rl_module(
+            rl_module_spec=MultiRLModuleSpec(
+                rl_module_specs={mid: RLModuleSpec(module_class=module_class, model_config=mc)
+                                 for mid in modules}
+            )
+        )
     add_callbacks(config, MarlMetricsCallback)  # algorithms may add theirs
     if exp.spec.configure is not None:
         exp.spec.configure(config, exp, env, mapping)

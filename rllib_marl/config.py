@@ -13,6 +13,7 @@ optional)::
     expected: {team_return: -60.0}
     checkpoint: {interval: 10}
     evaluation: {interval: 25, episodes: 20, explore: false}
+    league: {...}               # LeagueConfig: self-play league (two-sided games)
     tune: {...}                 # TuneConfig, used by --tune
     seed: 0
 
@@ -36,6 +37,7 @@ from typing import Any, Dict, List, Optional
 import yaml
 
 from rllib_marl.algorithms.registry import ALGORITHMS, CONTINUOUS, DISCRETE, AlgorithmSpec
+from rllib_marl.league.league import LeagueConfig
 from rllib_marl.policies.defaults import ACTOR_CRITIC
 from rllib_marl.envs.registry import EnvError
 from rllib_marl.envs.spec import EnvConfig, agent_prefix
@@ -117,10 +119,14 @@ class ExpectedConfig:
         team_return: minimum mean team return (the run's convention).
         team_returns: per team (``env.teams: by_prefix``), the minimum mean
             return of that team, e.g. ``{adversary: 20.0}``.
+        exploitability: league runs on a one-shot two-player zero-sum matrix
+            game (e.g. ``rps``): the most exploitability each main agent may
+            have at the end (exact, from its action probabilities).
     """
 
     team_return: Optional[float] = None
     team_returns: Dict[str, float] = field(default_factory=dict)
+    exploitability: Optional[float] = None
 
 
 @dataclass
@@ -209,6 +215,7 @@ class ExperimentConfig:
     expected: ExpectedConfig = field(default_factory=ExpectedConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    league: Optional[LeagueConfig] = None
     tune: Optional[TuneConfig] = None
     seed: int = 0
     name: str = ""
@@ -338,6 +345,21 @@ def _check_numbers(exp: ExperimentConfig) -> None:
                                                    "with one team use expected.team_return")
     if exp.checkpoint.interval < 0 or exp.checkpoint.keep < 1:
         raise ConfigError("checkpoint", "interval must be >= 0 and keep >= 1")
+    if exp.expected.exploitability is not None and exp.league is None:
+        raise ConfigError("expected.exploitability", "is measured on league runs only (add a league block)")
+    if exp.league is not None:
+        for key, problem in exp.league.check():
+            raise ConfigError(f"league.{key}", problem)
+        if not exp.spec.league:
+            able = [a.name for a in ALGORITHMS.values() if a.league]
+            raise ConfigError("league", f"{exp.algorithm} cannot train in a league yet; algorithms "
+                                        f"that can: {', '.join(able)}")
+        if exp.tune is not None:
+            raise ConfigError("league", "a league run cannot be a Tune search yet (its state lives "
+                                        "beside the train CLI's checkpoints); drop the tune block or the league")
+        if exp.expected.team_return is not None or exp.stop.team_return is not None:
+            raise ConfigError("expected.team_return", "a league game is two-sided: the sum over both "
+                                                      "sides means nothing; use expected.exploitability")
 
 
 def _check_search_space(exp: ExperimentConfig) -> None:
@@ -440,10 +462,29 @@ def validate(exp: ExperimentConfig):
             if t not in teams:
                 raise ConfigError(f"expected.team_returns.{t}", f"no such team; {exp.env.name}'s teams "
                                                                 f"(by agent-name prefix) are {', '.join(teams)}")
+    if exp.league is not None:
+        return env, league_mapping(env, exp)
     mapping = module_mapping(env, exp.multi_agent.sharing)
     if spec.check is not None:
         spec.check(exp, env, mapping)
     return env, mapping
+
+
+def league_mapping(env, exp: ExperimentConfig) -> Dict[str, str]:
+    """League runs: checks the game is two-sided and symmetric; returns the seats
+    as ``{agent: "seat_<k>"}`` (which module plays a seat is decided per episode)."""
+    from rllib_marl.league.mapping import seats_of
+
+    try:
+        seats = seats_of(env.possible_agents, exp.env.teams)
+    except ValueError as e:
+        raise ConfigError("league", str(e)) from None
+    kinds = {(repr(env.observation_spaces[a]), repr(env.action_spaces[a])) for a in env.possible_agents}
+    if len(kinds) > 1:
+        raise ConfigError("league", f"a league needs a symmetric game (every seat with the same observation "
+                                    f"and action spaces, so any player can take any seat); {exp.env.name} "
+                                    f"has {len(kinds)} kinds of agents")
+    return {a: f"seat_{k}" for a, k in seats.items()}
 
 
 def module_mapping(env, sharing: str) -> Dict[str, str]:

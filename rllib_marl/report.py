@@ -46,6 +46,9 @@ def eval_columns(result: Dict[str, Any]) -> Dict[str, float]:
     return cols
 
 
+LEAGUE = "marl_league"  # rllib_marl.league.callback.LEAGUE_KEY (no Ray import here)
+
+
 def progress_row(result: Dict[str, Any], wall_s: float, evaluated: bool = False) -> Dict[str, Any]:
     """One flat row of the run's progress from an RLlib result dict.
 
@@ -71,6 +74,9 @@ def progress_row(result: Dict[str, Any], wall_s: float, evaluated: bool = False)
         for k in MODULE_STATS:
             if k in stats:
                 row[f"{mid}/{k}"] = _f(stats[k])
+    for k, v in (result.get(LEAGUE) or {}).items():  # league runs: pool, Elo, win rates
+        if isinstance(v, (int, float)):
+            row[f"league/{k}"] = _f(v) if isinstance(v, float) else v
     if evaluated:
         row.update(eval_columns(result))
     return row

@@ -11,6 +11,7 @@ Exit status: 0 done, 1 ``--as-test`` and the expected result was not reached,
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import shutil
@@ -34,6 +35,7 @@ EXIT_OK, EXIT_NOT_REACHED, EXIT_BAD_INPUT = 0, 1, 2
 RUN_CONFIG = "run_config.yaml"
 CHECKPOINTS = "checkpoints"
 FINAL = "final"
+LEAGUE_STATE = "league.json"  # beside each checkpoint of a league run
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -198,6 +200,10 @@ def _save(algo, out: Path, tag: str, iteration: int, keep: int) -> Path:
     if path.exists():
         shutil.rmtree(path)
     algo.save_to_path(str(path.resolve()))
+    if getattr(algo, "_rllib_marl_league", None) is not None:
+        from rllib_marl.league.callback import save_league
+
+        save_league(algo, path / LEAGUE_STATE)
     (path / "iteration.txt").write_text(str(iteration))
     if tag != FINAL:
         olds = sorted(d for d in ck_root.iterdir() if d.name.startswith("iter_"))
@@ -251,6 +257,11 @@ def run(plan: Plan, as_test: bool = False, quiet: bool = False, num_cpus: Option
     start_iter = 0
     wall_offset = 0.0
     if plan.resume_from is not None:
+        if (plan.resume_from / LEAGUE_STATE).is_file():
+            # The saved pool's snapshot modules must exist before their weights load.
+            from rllib_marl.league.callback import restore_league
+
+            restore_league(algo, json.loads((plan.resume_from / LEAGUE_STATE).read_text()))
         algo.restore_from_path(str(plan.resume_from.resolve()))
         start_iter = int((plan.resume_from / "iteration.txt").read_text())
         print(f"resumed from {plan.resume_from} (iteration {start_iter})", flush=True)
@@ -309,6 +320,7 @@ def run(plan: Plan, as_test: bool = False, quiet: bool = False, num_cpus: Option
                 f"after the last iteration")
         final = _save(algo, out, FINAL, int(result["training_iteration"]), exp.checkpoint.keep)
         runner_nodes = _env_runner_nodes(algo)
+        league = getattr(algo, "_rllib_marl_league", None)
     finally:
         log.close()
         algo.stop()
@@ -345,26 +357,40 @@ def run(plan: Plan, as_test: bool = False, quiet: bool = False, num_cpus: Option
         "checkpoint": str(final),
         "env_runner_nodes": runner_nodes,
     }
+    if league is not None:
+        from rllib_marl.league.callback import LEAGUE_KEY, export_league, league_summary
+
+        summary_data["league"] = result.get(LEAGUE_KEY)
+        summary_data["league_files"] = export_league(league, out)
     write_json(out / "summary.json", summary_data)
     print(f"\nstopped: {reason}")
     print(summary(result, f"{exp.env.name} ({env_pkg})", wall))
+    if league is not None:
+        print(league_summary(league))
     print(f"checkpoint: {final}\nlearning curve: {out / 'learning_curve.png'}\n"
           f"progress: {out / 'progress.csv'} | tensorboard --logdir {out / 'tb'}")
     if as_test:
-        checks = []  # (what, reached, expected)
+        checks = []  # (what, reached, expected, "at least" | "at most")
         if expected is not None:
-            checks.append(("team return", team, expected))
+            checks.append(("team return", team, expected, "at least"))
         for t, want in sorted(exp.expected.team_returns.items()):
-            checks.append((f"team {t} return", float((result.get(TEAM_RETURNS) or {}).get(t, math.nan)), want))
+            checks.append((f"team {t} return", float((result.get(TEAM_RETURNS) or {}).get(t, math.nan)),
+                           want, "at least"))
+        if exp.expected.exploitability is not None:
+            lg = summary_data.get("league") or {}
+            for m in [p.name for p in league.players.values() if p.learner and p.role == "main"]:
+                checks.append((f"{m} exploitability", float(lg.get(f"exploitability/{m}", math.nan)),
+                               exp.expected.exploitability, "at most"))
         if not checks:
-            print("--as-test: the config has no expected.team_return or expected.team_returns",
-                  file=sys.stderr)
+            print("--as-test: the config has no expected.team_return, expected.team_returns or "
+                  "expected.exploitability", file=sys.stderr)
             return EXIT_BAD_INPUT
         ok = True
-        for what, got, want in checks:
-            good = math.isfinite(got) and got >= want
+        for what, got, want, how in checks:
+            good = math.isfinite(got) and (got >= want if how == "at least" else got <= want)
             ok = ok and good
-            print(f"--as-test: {what} {got:.2f} {'>=' if good else '<'} expected {want} "
+            sign = (">=" if how == "at least" else "<=") if good else ("<" if how == "at least" else ">")
+            print(f"--as-test: {what} {got:.3g} {sign} expected {want} ({how}) "
                   f"-> {'PASSED' if good else 'FAILED'}")
         return EXIT_OK if ok else EXIT_NOT_REACHED
     return EXIT_OK

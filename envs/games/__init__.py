@@ -5,6 +5,7 @@ from rllib_marl.envs.games.matrix import (
     climbing_game,
     iterated_prisoners_dilemma,
     penalty_game,
+    rock_paper_scissors,
 )
 from rllib_marl.envs.games.target_sum import TargetSumEnv, target_sum_game
 from rllib_marl.envs.games.two_step import TwoStepGameEnv, two_step_game
@@ -16,6 +17,7 @@ __all__ = [
     "climbing_game",
     "iterated_prisoners_dilemma",
     "penalty_game",
+    "rock_paper_scissors",
     "target_sum_game",
     "two_step_game",
 ]

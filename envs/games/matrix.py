@@ -13,6 +13,10 @@ The payoff tables are the standard ones from the literature:
   to heavy penalties (-30) for miscoordination.
 * Penalty game with parameter ``k <= 0``: a shared payoff with two optima (10)
   that are penalized by ``k`` when the players miscoordinate across them.
+* Rock-paper-scissors (actions: 0 = rock, 1 = paper, 2 = scissors), zero-sum:
+  a win pays +1 to the winner and -1 to the loser, a tie 0. As a one-shot game
+  (``rounds: 1``) its unique Nash equilibrium is uniform play, and the env
+  exposes its row payoff (``zero_sum_payoff``) for exact exploitability.
 """
 
 from __future__ import annotations
@@ -30,6 +34,13 @@ PRISONERS_DILEMMA = np.array(
 
 CLIMBING = np.array(
     [[11.0, -30.0, 0.0], [-30.0, 7.0, 6.0], [0.0, 0.0, 5.0]], dtype=np.float32
+)
+
+
+ROCK_PAPER_SCISSORS = np.stack(
+    [np.array([[0.0, -1.0, 1.0], [1.0, 0.0, -1.0], [-1.0, 1.0, 0.0]], dtype=np.float32),
+     -np.array([[0.0, -1.0, 1.0], [1.0, 0.0, -1.0], [-1.0, 1.0, 0.0]], dtype=np.float32)],
+    axis=-1,
 )
 
 
@@ -84,6 +95,14 @@ class MatrixGameEnv(ParallelEnv):
         # return is then that common value (the mean over players), not the sum.
         self.metadata = dict(
             self.metadata, name=name, team_return="mean" if shared else "sum"
+        )
+        # A one-shot two-player zero-sum game: the row player's payoff, for exact
+        # exploitability (rllib_marl.league); None otherwise.
+        self.zero_sum_payoff = (
+            payoffs[..., 0].astype(np.float64)
+            if not shared and n_players == 2 and rounds == 1
+            and np.allclose(payoffs[..., 0], -payoffs[..., 1])
+            else None
         )
         self.possible_agents = [f"player_{i}" for i in range(n_players)]
         self.agents = []
@@ -158,3 +177,8 @@ def climbing_game(rounds: int = 1, render_mode=None) -> MatrixGameEnv:
 def penalty_game(k: float = -100.0, rounds: int = 1, render_mode=None) -> MatrixGameEnv:
     """Two players, the penalty game with miscoordination penalty ``k <= 0``."""
     return MatrixGameEnv(penalty_matrix(k), 2, rounds, "penalty_v0", render_mode)
+
+
+def rock_paper_scissors(rounds: int = 1, render_mode=None) -> MatrixGameEnv:
+    """Two players, zero-sum rock-paper-scissors (one-shot by default)."""
+    return MatrixGameEnv(ROCK_PAPER_SCISSORS, 2, rounds, "rps_v0", render_mode)

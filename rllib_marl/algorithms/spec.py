@@ -54,6 +54,9 @@ class AlgorithmSpec:
             entry, ``check_search_space(exp, key, path, values)``.
         state_hint: why the global state is needed and what to use without one.
         aec_hint: what to use instead when the env is turn-based.
+        league: can train in a self-play league (``league:`` block): its
+            learner trains any module the episodes it gets map to, with no
+            joint structure tied to a fixed agent → module table.
     """
 
     name: str
@@ -71,6 +74,7 @@ class AlgorithmSpec:
     check_search_space: Optional[Callable[..., None]] = None
     state_hint: str = ""
     aec_hint: str = ""
+    league: bool = False
 
     def needs_state(self, training: Any) -> bool:
         if self.state_needed_by is not None:

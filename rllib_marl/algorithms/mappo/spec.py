@@ -63,6 +63,7 @@ MAPPO_SPEC = AlgorithmSpec(
     description="PPO, decentralized actors, centralized critic on the global state",
     state_hint="mappo trains a centralized critic on the global state; use auto, env or "
                "concat (or algorithm: ippo for a critic on local observations)",
+    league=True,
 )
 
 IPPO_SPEC = AlgorithmSpec(
@@ -74,4 +75,5 @@ IPPO_SPEC = AlgorithmSpec(
     simultaneous_moves_only=False,
     critic_input="obs",
     description="independent PPO, critic on the agent's own observation",
+    league=True,
 )

@@ -1,0 +1,378 @@
+"""League self-play inside RLlib: an ``RLlibCallback`` and the helpers it uses.
+
+How a league run goes (``league:`` block of an experiment, see ``League``):
+
+* The learners (``main_0``, exploiters) are the algorithm's trained modules; the
+  agent → module mapping is a :class:`LeagueMapping` that decides each episode's
+  match-up from the episode id and the league state, the same on every runner.
+* Env runners report each finished game through the metrics logger
+  (``on_episode_end``): which module sat in each seat and who won (the seat with
+  the higher return in the env's own rewards; equal returns are a draw).
+* ``on_train_result`` (driver) records the games in the payoff table and the Elo
+  ratings, takes snapshots that are due, resets exploiters, and pushes the new
+  mapping. Results come from the evaluation episodes when an evaluation is
+  configured (``evaluation.interval > 0``), else from the training episodes.
+* A snapshot is a frozen copy of a learner: added to the learners (never trained:
+  it is not in ``policies_to_train``) and installed on every env runner by
+  :func:`install_frozen_module` — built inference-only, in eval mode, with the
+  source's weights loaded — before the mapping that uses it is pushed, in one
+  call per runner. (``Algorithm.add_module`` alone syncs weights to the runners
+  before a caller could copy the source's in, so a runner could play a rollout
+  against random weights.)
+* The league state travels with checkpoints (``league.json`` beside them, see
+  ``rllib_marl.train``); :func:`restore_league` re-adds the snapshot modules
+  before the weights are restored.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+from ray.rllib.callbacks.callbacks import RLlibCallback
+
+from rllib_marl.envs.adapter import ENV_RETURN_INFO
+from rllib_marl.league.exploitability import exploitability
+from rllib_marl.league.league import League
+from rllib_marl.league.mapping import LeagueMapping
+
+LEAGUE_KEY = "marl_league"  # under result["env_runners"] (games) and top-level result
+OUTCOMES = ("win", "draw", "loss")  # from the first-named module's side
+ATTR = "_rllib_marl_league"  # the League object on the Algorithm (driver)
+
+
+def league_of(algorithm) -> Optional[League]:
+    return getattr(algorithm, ATTR, None)
+
+
+def _mapping(config) -> Optional[LeagueMapping]:
+    fn = getattr(config, "policy_mapping_fn", None)
+    return fn if isinstance(fn, LeagueMapping) else None
+
+
+def game_outcome(episode, seats: Dict[str, int]):
+    """``(module of seat 0, module of seat 1, score of seat 0)`` of a finished
+    episode, or None when returns are missing. Score 1 / 0.5 / 0."""
+    side = [0.0, 0.0]
+    modules: List[Optional[str]] = [None, None]
+    seen = 0
+    for aid, sa_ep in episode.agent_episodes.items():
+        if len(sa_ep) == 0 or aid not in seats:
+            continue
+        info = sa_ep.get_infos(-1)
+        if ENV_RETURN_INFO not in info:
+            continue
+        s = seats[aid]
+        side[s] += float(info[ENV_RETURN_INFO])
+        modules[s] = episode.module_for(aid)
+        seen += 1
+    if modules[0] is None or modules[1] is None:
+        return None
+    score = 1.0 if side[0] > side[1] else 0.0 if side[0] < side[1] else 0.5
+    return modules[0], modules[1], score
+
+
+def install_frozen_module(env_runner, module_id: str, spec, weights, mapping, trained: List[str]) -> bool:
+    """On one env runner: adds ``module_id`` (built inference-only, eval mode,
+    ``weights`` loaded), then switches to ``mapping``. Idempotent."""
+    import torch
+
+    if module_id not in env_runner.module:
+        spec = copy.deepcopy(spec)
+        spec.inference_only = True
+        module = spec.build()
+        ref = next(iter(env_runner.module.values()), None)
+        params = list(ref.parameters()) if isinstance(ref, torch.nn.Module) else []
+        if params and isinstance(module, torch.nn.Module):
+            module.to(params[0].device)
+        if isinstance(module, torch.nn.Module):
+            module.eval()
+        env_runner.module.add_module(module_id=module_id, module=module)
+    if weights is not None:
+        env_runner.module[module_id].set_state(weights)
+    set_runner_mapping(env_runner, mapping, trained)
+    return True
+
+
+def set_runner_mapping(env_runner, mapping, trained: List[str]) -> bool:
+    cfg = env_runner.config
+    frozen = getattr(cfg, "_is_frozen", False)
+    cfg._is_frozen = False
+    cfg.multi_agent(policy_mapping_fn=mapping, policies_to_train=list(trained))
+    cfg._is_frozen = frozen
+    return True
+
+
+def _runner_groups(algorithm):
+    groups = [algorithm.env_runner_group]
+    if getattr(algorithm, "eval_env_runner_group", None) is not None:
+        groups.append(algorithm.eval_env_runner_group)
+    return groups
+
+
+def _set_driver_config(algorithm, mapping, trained) -> None:
+    cfg = algorithm.config
+    cfg._is_frozen = False
+    cfg.multi_agent(policy_mapping_fn=mapping, policies_to_train=list(trained))
+    cfg.freeze()
+    ev = getattr(algorithm, "evaluation_config", None)
+    if ev is not None:
+        ev._is_frozen = False
+        ev.multi_agent(policy_mapping_fn=mapping, policies_to_train=list(trained))
+        ev.freeze()
+
+
+def push_mapping(algorithm, league: League, seats: Dict[str, int]) -> None:
+    """Sends the league's current mapping to the driver config and every runner."""
+    mapping = LeagueMapping(league.get_state(), seats)
+    _set_driver_config(algorithm, mapping, league.learners)
+    for group in _runner_groups(algorithm):
+        group.foreach_env_runner(lambda er, m=mapping, t=league.learners: set_runner_mapping(er, m, t))
+
+
+def add_frozen_module(algorithm, league: League, seats, name: str, source: Optional[str]) -> None:
+    """Adds snapshot ``name`` to the learners and every env runner, with ``source``'s
+    weights (None: leave the weights to a checkpoint restore that follows)."""
+    lg = algorithm.learner_group
+    spec = copy.deepcopy(algorithm.config.rl_module_spec.rl_module_specs[league.learners[0]])
+    mapping = LeagueMapping(league.get_state(), seats)
+    if name not in algorithm.config.policies:
+        algorithm.add_module(
+            name, spec, add_to_learners=True, add_to_env_runners=False, add_to_eval_env_runners=False,
+            new_agent_to_module_mapping_fn=mapping, new_should_module_be_updated=list(league.learners),
+        )
+    weights = None
+    if source is not None:
+        lg.set_weights({name: lg.get_weights([source])[source]})
+        weights = _inference_weights(algorithm, name)
+    _set_driver_config(algorithm, mapping, league.learners)
+    for group in _runner_groups(algorithm):
+        group.foreach_env_runner(
+            lambda er, n=name, s=spec, w=weights, m=mapping, t=league.learners:
+            install_frozen_module(er, n, s, w, m, t))
+
+
+def _inference_weights(algorithm, module_id: str):
+    from ray.rllib.core import COMPONENT_LEARNER, COMPONENT_RL_MODULE
+
+    state = algorithm.learner_group.get_state(
+        components=f"{COMPONENT_LEARNER}/{COMPONENT_RL_MODULE}/{module_id}", inference_only=True)
+    return state[COMPONENT_LEARNER][COMPONENT_RL_MODULE][module_id]
+
+
+def restore_league(algorithm, state: dict) -> League:
+    """Before ``restore_from_path``: the saved league and its snapshot modules
+    (weights come from the checkpoint)."""
+    league = League.from_state(state)
+    setattr(algorithm, ATTR, league)
+    seats = _mapping(algorithm.config).seats
+    for name in league.snapshots:
+        add_frozen_module(algorithm, league, seats, name, None)
+    push_mapping(algorithm, league, seats)
+    return league
+
+
+class LeagueCallback(RLlibCallback):
+    """Reports games on the env runners; runs the league on the driver."""
+
+    # ----- env runners -----------------------------------------------------------------
+
+    def on_episode_end(self, *, episode, env_runner=None, metrics_logger=None, **kwargs):
+        mapping = _mapping(getattr(env_runner, "config", None))
+        if mapping is None or metrics_logger is None:
+            return
+        game = game_outcome(episode, mapping.seats)
+        if game is None:
+            return
+        a, b, score = game
+        if a == b:
+            metrics_logger.log_value((LEAGUE_KEY, "self_play_games"), 1, reduce="sum")
+            return
+        outcome = OUTCOMES[0] if score == 1.0 else OUTCOMES[1] if score == 0.5 else OUTCOMES[2]
+        metrics_logger.log_value((LEAGUE_KEY, "games", f"{a}|{b}", outcome), 1, reduce="sum")
+
+    # ----- driver ----------------------------------------------------------------------
+
+    def on_algorithm_init(self, *, algorithm, **kwargs):
+        mapping = _mapping(algorithm.config)
+        if mapping is None:
+            return
+        if league_of(algorithm) is None:
+            setattr(algorithm, ATTR, League.from_state(mapping.league_state))
+        league = league_of(algorithm)
+        # Initial weights of each learner, for exploiter resets.
+        algorithm._rllib_marl_initial_weights = algorithm.learner_group.get_weights(league.learners)
+        algorithm._rllib_marl_matrix = _zero_sum_matrix(algorithm.config.env_config)
+
+    def on_env_runners_recreated(self, *, algorithm, env_runner_group, env_runner_indices, **kwargs):
+        league = league_of(algorithm)
+        mapping = _mapping(algorithm.config)
+        if league is None or mapping is None:
+            return
+        # Restarted runners are built from the driver's config (which holds the
+        # current mapping and every snapshot module) and get weights from RLlib's
+        # restore; the mapping is pushed again so nothing stale survives.
+        m = LeagueMapping(league.get_state(), mapping.seats)
+        env_runner_group.foreach_env_runner(
+            lambda er: set_runner_mapping(er, m, league.learners),
+            remote_worker_ids=list(env_runner_indices), local_env_runner=False)
+
+    def on_train_result(self, *, algorithm, result: Dict[str, Any], **kwargs):
+        league = league_of(algorithm)
+        mapping = _mapping(algorithm.config)
+        if league is None or mapping is None:
+            return
+        it = int(result.get("training_iteration", 0))
+        use_eval = bool(getattr(algorithm.config, "evaluation_interval", 0))
+        source = (result.get("evaluation") or {}) if use_eval else result
+        fresh = not use_eval or it % int(algorithm.config.evaluation_interval) == 0
+        games = ((source.get("env_runners") or {}).get(LEAGUE_KEY) or {}).get("games") or {}
+        played = 0
+        if fresh:
+            for pair in sorted(games):
+                a, b = pair.split("|")
+                counts = games[pair]
+                for outcome, score in zip(OUTCOMES, (1.0, 0.5, 0.0)):
+                    n = float(counts.get(outcome, 0) or 0)
+                    for _ in range(int(round(n)) if math.isfinite(n) else 0):
+                        league.record(a, b, score)
+                        played += 1
+        version = league.version
+        for learner in list(league.learners):
+            if league.snapshot_due(learner, it):
+                name, reset = league.add_snapshot(learner, it)
+                add_frozen_module(algorithm, league, mapping.seats, name, learner)
+                if reset:
+                    self._reset(algorithm, learner)
+        if league.version != version:
+            push_mapping(algorithm, league, mapping.seats)
+        result[LEAGUE_KEY] = league_metrics(league, algorithm, played, use_eval)
+
+    @staticmethod
+    def _reset(algorithm, learner: str) -> None:
+        lg = algorithm.learner_group
+        lg.set_weights({learner: algorithm._rllib_marl_initial_weights[learner]})
+        for group in _runner_groups(algorithm):
+            group.sync_weights(from_worker_or_learner_group=lg, inference_only=True)
+
+
+def league_metrics(league: League, algorithm, played: int, from_eval: bool) -> Dict[str, Any]:
+    """Flat league scalars for progress.csv / TensorBoard (``league/...``)."""
+    out: Dict[str, Any] = {
+        "pool": len(league.snapshots),
+        "version": league.version,
+        "games": played,
+        "results_from": "evaluation" if from_eval else "training",
+    }
+    for name in league.players:
+        out[f"elo/{name}"] = league.elo.rating(name)
+    for learner in league.learners:
+        rate, games = league.win_rate_against_pool(learner)
+        out[f"win_rate/{learner}"] = rate if games else math.nan
+    matrix = getattr(algorithm, "_rllib_marl_matrix", None)
+    if matrix is not None:
+        A, obs = matrix
+        for learner in league.learners:
+            x = policy_probs(algorithm.get_module(learner), obs[0])
+            y = policy_probs(algorithm.get_module(learner), obs[1])
+            out[f"exploitability/{learner}"] = exploitability(A, x, y)
+            for i, p in enumerate(x):
+                out[f"policy/{learner}/{i}"] = float(p)
+    return out
+
+
+def policy_probs(module, obs) -> np.ndarray:
+    """The module's action probabilities (softmax of its logits) at one observation."""
+    import torch
+    import tree
+    from ray.rllib.core.columns import Columns
+
+    batch = {Columns.OBS: tree.map_structure(lambda x: torch.as_tensor(np.asarray(x)[None]), obs)}
+    with torch.no_grad():
+        out = module._forward_inference(batch)
+        logits = out[Columns.ACTION_DIST_INPUTS][0]
+        return torch.softmax(logits.double(), -1).cpu().numpy()
+
+
+def _zero_sum_matrix(env_config):
+    """``(row payoff A, (obs of seat 0, obs of seat 1))`` for a one-shot two-player
+    zero-sum matrix game (exact exploitability), else None."""
+    try:
+        from rllib_marl.envs.adapter import make_env
+
+        env = make_env(dict(env_config))
+    except Exception:  # noqa: BLE001 - not every env builds on the driver; no metric then
+        return None
+    try:
+        raw = getattr(env.env, "unwrapped", env.env)
+        A = getattr(raw, "zero_sum_payoff", None)
+        if A is None:
+            return None
+        obs, _ = env.reset(seed=0)
+        agents = sorted(obs)
+        if len(agents) != 2:
+            return None
+        return np.asarray(A, np.float64), (obs[agents[0]], obs[agents[1]])
+    finally:
+        env.close()
+
+
+def save_league(algorithm, path) -> None:
+    """Writes the league state to ``path`` (atomically: a temporary file renamed)."""
+    import json
+    import os
+    from pathlib import Path
+
+    league = league_of(algorithm)
+    if league is None:
+        return
+    path = Path(path)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(league.get_state(), indent=1))
+    os.replace(tmp, path)
+
+
+def export_league(league: League, out) -> Dict[str, str]:
+    """End of a run: ``league.json`` (state), ``league_payoff.csv`` (every pairing's
+    wins / draws / losses, decayed as the league uses them) and ``league_elo.csv``."""
+    import csv
+    import json
+    from pathlib import Path
+
+    out = Path(out)
+    files = {"state": out / "league.json", "payoff": out / "league_payoff.csv", "elo": out / "league_elo.csv"}
+    files["state"].write_text(json.dumps(league.get_state(), indent=1))
+    with files["payoff"].open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["player", "opponent", "wins", "draws", "losses", "win_rate"])
+        for (a, b), (wi, d, lo) in sorted(league.payoff.counts.items()):
+            w.writerow([a, b, round(wi, 4), round(d, 4), round(lo, 4), round(league.payoff.win_rate(a, b), 4)])
+    with files["elo"].open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["player", "role", "trained", "source", "iteration", "elo", "games", "win_rate"])
+        for p in sorted(league.players.values(), key=lambda p: -league.elo.rating(p.name)):
+            rate, games = league.payoff.overall(p.name)
+            w.writerow([p.name, p.role, p.learner, p.source or "", p.iteration,
+                        round(league.elo.rating(p.name), 1), round(games, 2), round(rate, 4)])
+    return {k: str(v) for k, v in files.items()}
+
+
+def league_summary(league: League, top: int = 12) -> str:
+    """The end-of-run league table (best Elo first; learners always shown)."""
+    from rllib_marl.report import format_table
+
+    players = sorted(league.players.values(), key=lambda p: -league.elo.rating(p.name))
+    shown = [p for p in players if p.learner] + [p for p in players if not p.learner][:top]
+    shown.sort(key=lambda p: -league.elo.rating(p.name))
+    rows = []
+    for p in shown:
+        rate, games = league.payoff.overall(p.name)
+        rows.append([p.name, "learner" if p.learner else f"snapshot (iter {p.iteration})",
+                     league.elo.rating(p.name), games, rate if games else math.nan])
+    head = (f"league: {len(league.learners)} learner(s), {len(league.snapshots)} snapshot(s); "
+            "games and win rates from the payoff table (decayed counts)")
+    if len(players) > len(shown):
+        head += f"; {len(players) - len(shown)} more in league_elo.csv"
+    return head + "\n" + format_table(["player", "kind", "Elo", "games", "win rate"], rows)

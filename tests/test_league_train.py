@@ -1,0 +1,196 @@
+"""The league inside RLlib: config checks, snapshots on the runners, match-ups per
+episode, checkpoints and a short rock-paper-scissors run."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from rllib_marl import train
+from rllib_marl.config import load_experiment, parse_experiment, validate
+from rllib_marl.schema import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+RPS = ROOT / "tuned_examples" / "league" / "rps.yaml"
+
+
+def rps_raw(**league):
+    raw = yaml.safe_load(RPS.read_text())
+    raw["league"] = {**raw["league"], **league}
+    raw["training"].update(train_batch_size=64, minibatch_size=64, num_epochs=1)
+    return raw
+
+
+# ----- config, before Ray ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("change,key", [
+    ({"algorithm": "maddpg"}, "league"),
+    ({"env": {"name": "mpe2.simple_spread_v3", "kwargs": {"N": 3}}}, "league"),
+    ({"league": {"pfsp_weighting": "cubic"}}, "league.pfsp_weighting"),
+    ({"league": {"mains": 0}}, "league.mains"),
+    ({"expected": {"team_return": 0.0}}, "expected.team_return"),
+])
+def test_league_configs_are_refused_with_the_key(change, key):
+    raw = rps_raw()
+    for k, v in change.items():
+        raw[k] = {**raw[k], **v} if k == "league" else v
+    if change.get("algorithm") == "maddpg":
+        raw["training"] = {}
+    with pytest.raises(ConfigError) as e:
+        exp = parse_experiment(raw)
+        validate(exp)
+    assert e.value.path == key, str(e.value)
+
+
+def test_exploitability_expectation_needs_a_league():
+    raw = rps_raw()
+    del raw["league"]
+    with pytest.raises(ConfigError) as e:
+        parse_experiment(raw)
+    assert e.value.path == "expected.exploitability"
+
+
+def test_league_seats_and_symmetry_come_from_the_env():
+    exp = load_experiment(RPS)
+    env, seats = validate(exp)
+    assert seats == {"player_0": "seat_0", "player_1": "seat_1"}
+    env.close()
+    # simple_adversary: two teams by prefix, but not symmetric (different spaces).
+    raw = rps_raw()
+    raw["env"] = {"name": "mpe2.simple_adversary_v3", "teams": "by_prefix"}
+    with pytest.raises(ConfigError, match="symmetric"):
+        validate(parse_experiment(raw))
+
+
+# ----- inside RLlib ---------------------------------------------------------------------
+
+
+def _build(raw, num_env_runners=0):
+    from rllib_marl.build import build_algo_config
+    from rllib_marl.config import ScaleConfig
+
+    exp = parse_experiment(raw)
+    config, _ = build_algo_config(exp, ScaleConfig(num_env_runners=num_env_runners, num_envs_per_env_runner=4))
+    return exp, config.build_algo()
+
+
+def _runner_weights(algo, module_id):
+    """``module_id``'s weights on every env runner (local and remote)."""
+    return algo.env_runner_group.foreach_env_runner(
+        lambda er, m=module_id: {k: np.array(v) for k, v in er.module[m].get_state().items()}
+        if m in er.module else None)
+
+
+def _same(a, b):
+    return a.keys() == b.keys() and all(np.allclose(np.asarray(a[k]), np.asarray(b[k])) for k in a)
+
+
+@pytest.mark.parametrize("num_env_runners", [0, 1])
+def test_snapshots_reach_every_runner_with_the_source_weights(ray_local, num_env_runners):
+    from rllib_marl.league.callback import _inference_weights, league_of
+
+    exp, algo = _build(rps_raw(snapshot_every=1, self_play=0.0, pfsp=1.0, verification=0.0),
+                       num_env_runners)
+    try:
+        algo.train()  # iteration 1: main_0@1 is taken from main_0 right after the update
+        league = league_of(algo)
+        assert league.snapshots == ["main_0@1"]
+        source = _inference_weights(algo, "main_0")
+        snap = _inference_weights(algo, "main_0@1")
+        assert _same(source, snap)
+        for w in _runner_weights(algo, "main_0@1"):
+            assert w is not None and _same(w, snap)
+        # Runner copies are inference-only and in eval mode.
+        flags = algo.env_runner_group.foreach_env_runner(
+            lambda er: (er.module["main_0@1"].inference_only, er.module["main_0@1"].training))
+        assert all(f == (True, False) for f in flags)
+        # The snapshot is never trained: after more iterations it is unchanged
+        # everywhere while the learner moved on.
+        algo.train()
+        algo.train()
+        assert _same(_inference_weights(algo, "main_0@1"), snap)
+        assert not _same(_inference_weights(algo, "main_0"), source)
+        for w in _runner_weights(algo, "main_0@1"):
+            assert _same(w, snap)
+        # Every episode of the last iterations had the learner in one seat and
+        # its opponent (a snapshot: self_play 0) in the other, as the mapping says.
+        mapping = algo.config.policy_mapping_fn
+        episodes = algo.env_runner_group.foreach_env_runner(
+            lambda er: [(e.id_, e.module_for("player_0"), e.module_for("player_1"))
+                        for e in er.sample(num_episodes=8, explore=True)] if er.env is not None else [])
+        n = 0
+        for eps in episodes:
+            for eid, m0, m1 in eps or []:
+                mu = mapping.matchup(eid)
+                seats = (mu.learner, mu.opponent) if mu.learner_seat == 0 else (mu.opponent, mu.learner)
+                assert (m0, m1) == seats
+                assert mu.learner == "main_0" and mu.opponent.startswith("main_0@")
+                n += 1
+        assert n >= 8
+        res = algo.train()
+        lg = res["marl_league"]
+        assert lg["pool"] == 4 and lg["games"] > 0
+        assert 0.0 <= lg["exploitability/main_0"] <= 1.0
+        probs = [lg[f"policy/main_0/{i}"] for i in range(3)]
+        assert abs(sum(probs) - 1.0) < 1e-6
+    finally:
+        algo.stop()
+
+
+def test_league_state_and_snapshots_survive_a_checkpoint(ray_local, tmp_path):
+    from rllib_marl.league.callback import restore_league, save_league, league_of
+
+    raw = rps_raw(snapshot_every=1, self_play=0.0, pfsp=1.0, verification=0.0)
+    exp, algo = _build(raw)
+    try:
+        for _ in range(3):
+            algo.train()
+        algo.save_to_path(str(tmp_path / "ck"))
+        save_league(algo, tmp_path / "ck" / "league.json")
+        state = league_of(algo).get_state()
+        weights = {m: _runner_weights(algo, m)[0] for m in ["main_0", *league_of(algo).snapshots]}
+    finally:
+        algo.stop()
+    assert len(state["players"]) == 4
+    _, algo2 = _build(raw)
+    try:
+        restore_league(algo2, json.loads((tmp_path / "ck" / "league.json").read_text()))
+        algo2.restore_from_path(str(tmp_path / "ck"))
+        assert league_of(algo2).get_state() == state
+        assert algo2.config.policy_mapping_fn.league_state == state
+        for m, w in weights.items():
+            assert _same(_runner_weights(algo2, m)[0], w), m
+        # Same state, same match-ups.
+        ids = [f"ep{i}" for i in range(50)]
+        from rllib_marl.league.league import League
+
+        assert [League.from_state(state).matchup(i) for i in ids] == \
+               [algo2.config.policy_mapping_fn.matchup(i) for i in ids]
+        algo2.train()
+        assert league_of(algo2).snapshots[-1] == "main_0@4"
+    finally:
+        algo2.stop()
+
+
+def test_train_cli_resumes_a_league_run(ray_local, tmp_path):
+    cfg = tmp_path / "rps.yaml"
+    raw = rps_raw(snapshot_every=2)
+    raw["stop"] = {"iterations": 4}
+    raw["checkpoint"] = {"interval": 2}
+    cfg.write_text(yaml.safe_dump(raw))
+    out = tmp_path / "run"
+    assert train.main(["--config", str(cfg), "--output", str(out), "--quiet"]) == 0
+    for f in ("league.json", "league_payoff.csv", "league_elo.csv"):
+        assert (out / f).is_file(), f
+    assert (out / "checkpoints" / "iter_000002" / "league.json").is_file()
+    first = json.loads((out / "league.json").read_text())
+    assert [p["name"] for p in first["players"]] == ["main_0", "main_0@1", "main_0@2"]
+    s = json.loads((out / "summary.json").read_text())
+    assert s["league"]["pool"] == 2
+    # Resume from the final checkpoint with a longer budget: the pool grows on.
+    assert train.main(["--resume", str(out), "--set", "stop.iterations=6", "--quiet"]) == 0
+    after = json.loads((out / "league.json").read_text())
+    assert [p["name"] for p in after["players"]] == ["main_0", "main_0@1", "main_0@2", "main_0@3"]
