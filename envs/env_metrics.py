@@ -20,6 +20,12 @@ Measured here (mpe2, or PettingZoo's older ``pettingzoo.mpe``):
   episode (each pair once per step); ``occupied_landmarks`` — landmarks with
   an agent within 0.1 at the last step (the scenario's ``benchmark_data``).
 
+* our matrix games (``ipd``, ``rps``, ``climbing``, ``penalty``):
+  ``action_<k>`` — the share of all players' moves in the episode that were
+  action ``k``; the iterated prisoner's dilemma also gives ``cooperation``
+  (share of moves that cooperate, action 0) and ``mutual_cooperation`` (share
+  of rounds where both did).
+
 Turn-based (AEC) envs are not measured.
 """
 
@@ -107,6 +113,32 @@ class _Spread(EpisodeMetrics):
         return {"collisions": float(self.collisions), "occupied_landmarks": float((d < 0.1).sum())}
 
 
+class _Matrix(EpisodeMetrics):
+    """``world`` is the MatrixGameEnv itself (no scenario)."""
+
+    def reset(self):
+        self.counts = np.zeros(self.world.n_actions)
+        self.mutual = 0
+        self.rounds = 0
+
+    def step(self):
+        joint = self.world._last
+        if joint is None:
+            return
+        for a in joint:
+            self.counts[int(a)] += 1
+        self.mutual += int(all(int(a) == 0 for a in joint))
+        self.rounds += 1
+
+    def result(self):
+        share = self.counts / max(1.0, self.counts.sum())
+        out = {f"action_{k}": float(v) for k, v in enumerate(share)}
+        if self.world.metadata.get("name") == "ipd_v0":
+            out["cooperation"] = float(share[0])
+            out["mutual_cooperation"] = self.mutual / max(1, self.rounds)
+        return out
+
+
 _BY_SCENARIO = {"simple_tag": _Tag, "simple_adversary": _Adversary, "simple_spread": _Spread}
 
 
@@ -116,6 +148,10 @@ def for_env(env) -> Optional[EpisodeMetrics]:
         raw = env.unwrapped
     except Exception:  # noqa: BLE001 - an env without a reachable base has no metrics
         return None
+    from rllib_marl.envs.games.matrix import MatrixGameEnv
+
+    if isinstance(raw, MatrixGameEnv):
+        return _Matrix(raw, None)
     scenario, world = getattr(raw, "scenario", None), getattr(raw, "world", None)
     if scenario is None or world is None:
         return None

@@ -431,3 +431,25 @@ def _episode_with_actions(env):
         obs, rew, term, trunc, info = env.step({a: 0 for a in obs})
         if term["__all__"] or trunc["__all__"]:
             return info
+
+
+def test_matrix_game_metrics_count_moves():
+    from rllib_marl.envs.adapter import make_env
+
+    env = make_env({"name": "ipd", "kwargs": {"rounds": 4}})
+    env.reset(seed=0)
+    moves = [(0, 0), (0, 1), (1, 1), (0, 0)]  # 5 of 8 moves cooperate; 2 of 4 rounds both do
+    for a, b in moves:
+        *_, infos = env.step({"player_0": a, "player_1": b})
+    m = infos["player_0"]["env_metrics"]
+    assert m["cooperation"] == pytest.approx(5 / 8) and m["mutual_cooperation"] == pytest.approx(0.5)
+    assert m["action_0"] + m["action_1"] == pytest.approx(1.0)
+    rps = make_env({"name": "rps"})
+    rps.reset(seed=0)
+    *_, infos = rps.step({"player_0": 1, "player_1": 0})  # paper beats rock
+    assert infos["player_0"]["env_return"] == 1.0 and infos["player_1"]["env_return"] == -1.0
+    assert infos["player_0"]["env_metrics"] == {"action_0": 0.5, "action_1": 0.5, "action_2": 0.0}
+    assert "cooperation" not in infos["player_0"]["env_metrics"]
+    np.testing.assert_array_equal(rps.env.unwrapped.zero_sum_payoff,
+                                  [[0, -1, 1], [1, 0, -1], [-1, 1, 0]])
+    assert make_env({"name": "ipd"}).env.unwrapped.zero_sum_payoff is None  # not zero-sum
