@@ -3,8 +3,12 @@ the league) and the iterated prisoner's dilemma (two independent learners).
 
 * ``--game rps``: ``tuned_examples/league/rps.yaml`` as it is (``league``) and the
   same with naive self-play (``naive``: the main agent always plays its current
-  self, no snapshots). Per iteration: the main agent's action probabilities and
-  its exact exploitability (``league/...`` columns of progress.csv).
+  self, no snapshots). Both start from the same **biased policy** (logits
+  ``START_LOGITS``: rock with probability 0.79, exploitability 0.68), so what the
+  curves show is learning, not a uniform initial policy kept uniform by the
+  entropy bonus. Per iteration: the main agent's action probabilities and its
+  exact exploitability. These runs train in-process (the library's config
+  builder and ``Algorithm.train()``) so that the start can be set.
 * ``--game ipd``: IPPO with one module per player (``multi_agent.sharing:
   per_agent``) on our ``ipd`` (10 rounds, each player sees the last joint
   action); the share of cooperative moves per episode (``env/cooperation``).
@@ -57,6 +61,58 @@ VARIANTS = {
 }
 
 
+START_LOGITS = (2.0, 0.0, 0.0)
+
+
+def bias_policy(algo, module_id: str, logits) -> None:
+    """Sets the policy head's output bias to ``logits`` (weights of that layer to
+    zero), on the learners and then every env runner."""
+    import torch
+
+    def set_bias(learner):
+        head = [m for m in learner.module[module_id].pi.modules() if isinstance(m, torch.nn.Linear)][-1]
+        with torch.no_grad():
+            head.weight.zero_()
+            head.bias.copy_(torch.tensor(logits, dtype=head.bias.dtype))
+        return True
+
+    algo.learner_group.foreach_learner(set_bias)
+    algo.env_runner_group.sync_weights(from_worker_or_learner_group=algo.learner_group, inference_only=True)
+
+
+def rps_child(variant: str, seed: int, out_csv: Path, extra=()) -> None:
+    import ray
+
+    from rllib_marl.build import build_algo_config
+    from rllib_marl.config import ScaleConfig, load_experiment
+    from rllib_marl.league.callback import LEAGUE_KEY, league_metrics, league_of
+    from rllib_marl.metrics import ENV_STEPS
+
+    overrides = [VARIANTS["rps"][variant][i + 1] for i in range(0, len(VARIANTS["rps"][variant]), 2)]
+    exp = load_experiment(RPS, overrides + list(extra) + [f"seed={seed}"])
+    ray.init(address="local", num_cpus=1, include_dashboard=False, logging_level="ERROR")
+    config, _ = build_algo_config(exp, ScaleConfig())
+    algo = config.build_algo()
+    bias_policy(algo, "main_0", START_LOGITS)
+    cols = ["iteration", "env_steps", "league/pool", "league/exploitability/main_0",
+            *[f"league/policy/main_0/{i}" for i in range(3)]]
+    with out_csv.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(cols)
+        start = league_metrics(league_of(algo), algo, 0, False)
+        w.writerow([0, 0, 0, start["exploitability/main_0"], *[start[f"policy/main_0/{i}"] for i in range(3)]])
+        steps = 0
+        while steps < exp.stop.env_steps:
+            r = algo.train()
+            steps = int(r[ENV_STEPS])
+            lg = r[LEAGUE_KEY]
+            w.writerow([r["training_iteration"], steps, lg["pool"], lg["exploitability/main_0"],
+                        *[lg[f"policy/main_0/{i}"] for i in range(3)]])
+            f.flush()
+    algo.stop()
+    ray.shutdown()
+
+
 def config_path(game: str, out: Path) -> Path:
     if game == "rps":
         return RPS
@@ -77,10 +133,14 @@ def columns(game: str, row: dict) -> list:
             "return/player_0", "return/player_1"]
 
 
-def run_one(game: str, variant: str, seed: int, out: Path) -> list:
+def run_one(game: str, variant: str, seed: int, out: Path, extra=()) -> list:
     run = out / "runs" / f"{variant}_seed{seed}"
+    if game == "rps":
+        run.mkdir(parents=True, exist_ok=True)
+        return [sys.executable, str(Path(__file__).resolve()), "--game", "rps", "--child",
+                f"{variant},{seed},{run / 'progress.csv'}", *extra]
     return [sys.executable, "-m", "rllib_marl.train", "--config", str(config_path(game, out)),
-            *VARIANTS[game][variant], "--seed", str(seed), "--output", str(run), "--quiet",
+            *VARIANTS[game][variant], *extra, "--seed", str(seed), "--output", str(run), "--quiet",
             "--num-cpus", "1"]
 
 
@@ -180,14 +240,25 @@ def main() -> int:
     p.add_argument("--variants", default="", help="comma-separated (default: all of the game's)")
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--report", action="store_true", help="only the table and plot from docs/data")
+    p.add_argument("--set", action="append", default=[], help="config override for every run (KEY=VALUE)")
+    p.add_argument("--out", type=Path, default=None, help="run directory (default benchmarks/out/selfplay_<game>)")
+    p.add_argument("--child", default="", help=argparse.SUPPRESS)
     args = p.parse_args()
-    out = OUT / f"selfplay_{args.game}"
+    if args.child:
+        variant, seed, csv_path = args.child.split(",", 2)
+        rps_child(variant, int(seed), Path(csv_path), args.set)
+        return 0
+    out = args.out or OUT / f"selfplay_{args.game}"
+    extra = [x for kv in args.set for x in ("--set", kv)]
     out.mkdir(parents=True, exist_ok=True)
     if not args.report:
         variants = args.variants.split(",") if args.variants else list(VARIANTS[args.game])
         jobs = [(v, int(s)) for v in variants for s in args.seeds.split(",")]
-        run_pool(jobs, args.jobs, lambda v, s: run_one(args.game, v, s, out),
+        run_pool(jobs, args.jobs, lambda v, s: run_one(args.game, v, s, out, extra),
                  log=lambda v, s: out / f"{v}_seed{s}.log")
+        if args.out is not None:  # an exploratory run: leave docs/ alone
+            print(f"runs in {out / 'runs'}")
+            return 0
         collect(args.game, out)
     report(args.game, f"python benchmarks/selfplay.py --game {args.game} --seeds {args.seeds}")
     return 0

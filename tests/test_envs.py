@@ -453,3 +453,32 @@ def test_matrix_game_metrics_count_moves():
     np.testing.assert_array_equal(rps.env.unwrapped.zero_sum_payoff,
                                   [[0, -1, 1], [1, 0, -1], [-1, 1, 0]])
     assert make_env({"name": "ipd"}).env.unwrapped.zero_sum_payoff is None  # not zero-sum
+
+
+def test_tictactoe_players():
+    from rllib_marl.envs.games.tictactoe_players import (
+        game_value, heuristic_move, minimax_move, random_move, winner)
+
+    rng = np.random.default_rng(0)
+    assert game_value([0] * 9, 1) == 0  # tic-tac-toe is a draw under perfect play
+    board = [1, 1, 0, 2, 2, 0, 0, 0, 0]  # X to move: 2 wins; O threatens 5
+    assert heuristic_move(board, 1, rng) == 2 and minimax_move(board, 1, rng) == 2
+    assert heuristic_move(board, 2, rng) == 5  # O wins at 5 before blocking
+    assert heuristic_move([1, 1, 0, 2, 0, 0, 0, 0, 0], 2, rng) == 2  # block
+    assert game_value([1, 0, 0, 0, 2, 0, 0, 0, 1], 2) == 0
+
+    def play(first, second, seed):
+        r = np.random.default_rng(seed)
+        b, me = [0] * 9, 1
+        while not winner(b) and 0 in b:
+            b[(first if me == 1 else second)(b, me, r)] = me
+            me = 3 - me
+        return winner(b)
+
+    # Minimax never loses, from either seat, to random or heuristic play or itself.
+    for seed in range(40):
+        assert play(minimax_move, random_move, seed) != 2
+        assert play(random_move, minimax_move, seed) != 1
+        assert play(heuristic_move, minimax_move, seed) != 1
+        assert play(minimax_move, minimax_move, seed) == 0
+    assert sum(play(random_move, random_move, s) == 1 for s in range(200)) > 80  # X wins ~58%
