@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import csv
 import math
-import statistics
 import sys
 from pathlib import Path
 
@@ -65,18 +64,9 @@ START_LOGITS = (2.0, 0.0, 0.0)
 
 
 def bias_policy(algo, module_id: str, logits) -> None:
-    """Sets the policy head's output bias to ``logits`` (weights of that layer to
-    zero), on the learners and then every env runner."""
-    import torch
-
-    def set_bias(learner):
-        head = [m for m in learner.module[module_id].pi.modules() if isinstance(m, torch.nn.Linear)][-1]
-        with torch.no_grad():
-            head.weight.zero_()
-            head.bias.copy_(torch.tensor(logits, dtype=head.bias.dtype))
-        return True
-
-    algo.learner_group.foreach_learner(set_bias)
+    """``module_id`` plays ``softmax(logits)`` (ActorCriticModule.set_constant_logits)
+    on the learners, then on every env runner."""
+    algo.learner_group.foreach_learner(lambda lr: lr.module[module_id].set_constant_logits(logits))
     algo.env_runner_group.sync_weights(from_worker_or_learner_group=algo.learner_group, inference_only=True)
 
 

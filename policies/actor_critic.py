@@ -103,6 +103,18 @@ class ActorCriticModule(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
             self.critic = mlp(critic_in, hidden, cfg["activation"], out_dim=1, out_gain=1.0)
             self.value_norm = RunningMeanStd() if cfg["value_normalization"] else None
 
+    def set_constant_logits(self, logits) -> None:
+        """Makes the actor play one fixed (mixed) strategy whatever it observes:
+        the output layer's weights are zeroed and its bias set to ``logits``
+        (discrete actions). A known starting point for tests and benchmarks (e.g.
+        rock-paper-scissors learning from a biased policy); training moves on from it."""
+        if self._continuous:
+            raise ValueError("set_constant_logits: discrete actions only")
+        head = [m for m in self.pi.modules() if isinstance(m, torch.nn.Linear)][-1]
+        with torch.no_grad():
+            head.weight.zero_()
+            head.bias.copy_(torch.as_tensor(logits, dtype=head.bias.dtype))
+
     # ----- inputs -----------------------------------------------------------------
 
     def _flat(self, x: torch.Tensor, ndim: int) -> torch.Tensor:

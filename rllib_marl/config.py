@@ -325,6 +325,8 @@ def _check_numbers(exp: ExperimentConfig) -> None:
         )
     if hasattr(tr, "lr") and tr.lr <= 0:
         raise ConfigError("training.lr", "must be > 0")
+    if getattr(tr, "lr_end", None) is not None and (tr.lr_end <= 0 or tr.lr_decay_env_steps < 1):
+        raise ConfigError("training.lr_end", "must be > 0, with training.lr_decay_env_steps >= 1")
     if not exp.model.hidden or any(h < 1 for h in exp.model.hidden):
         raise ConfigError("model.hidden", "must be a non-empty list of positive sizes")
     for name in ("env_steps", "iterations"):

@@ -76,7 +76,7 @@ class MarlMetricsCallback(RLlibCallback):
             for name, rs in teams.items():
                 value = sum(rs) / len(rs) if mean else sum(rs)
                 metrics_logger.log_value((MARL_KEY, TEAM_RETURNS, name), value, window=win)
-        else:
+        elif not _is_league(cfg):  # a league game is two-sided: no team return
             team = sum(returns.values())
             if mean:
                 team /= len(returns)
@@ -92,6 +92,12 @@ class MarlMetricsCallback(RLlibCallback):
 
     def on_train_result(self, *, algorithm, result: Dict[str, Any], **kwargs):
         lift_marl_metrics(result, self._convention(algorithm.config))
+
+
+def _is_league(config) -> bool:
+    from rllib_marl.league.mapping import LeagueMapping
+
+    return isinstance(getattr(config, "policy_mapping_fn", None), LeagueMapping)
 
 
 def lift_marl_metrics(result: Dict[str, Any], convention: str) -> None:

@@ -180,6 +180,9 @@ def summary(result: Dict[str, Any], env_name: str, wall_s: float) -> str:
     if per_team:  # competitive / mixed: one row per team, no sum over opponents
         rows = [[f"team {t}", _f(r)] + ([_f(ev_teams.get(t))] if has_eval else [])
                 for t, r in sorted(per_team.items())]
+    elif LEAGUE in result:  # two-sided league game: each learner's return, no sum over seats
+        rows = [[f"{k[7:]} (learner)", _f(v)] + ([math.nan] if has_eval else [])
+                for k, v in sorted(result[LEAGUE].items()) if k.startswith("return/")]
     else:
         rows = [["team", _f(result.get(TEAM_RETURN))]]
         if has_eval:
@@ -193,7 +196,9 @@ def summary(result: Dict[str, Any], env_name: str, wall_s: float) -> str:
         f"env {env_name} | {int(result.get(ENV_STEPS, 0)):,} env steps | "
         f"{int(result.get('training_iteration', 0))} iterations | {wall_s:,.0f} s\n"
         "returns: env rewards per episode, mean over the last episodes; "
-        + (f"team = {conv} over each team's agents" if per_team else f"team = {conv} over agents")
+        + ("league game: a learner's return is its seat's, whoever it played; per-agent rows mix "
+           "learners and snapshots" if LEAGUE in result and not per_team
+           else f"team = {conv} over each team's agents" if per_team else f"team = {conv} over agents")
         + (" (teams by agent-name prefix; no sum over opponents)" if per_team else "")
     )
     cols = ["", "return"]
@@ -213,6 +218,20 @@ def plot_curve(rows: List[Dict[str, Any]], path: Path, title: str, convention: s
     xs = [r["env_steps"] for r in rows]
     fig, ax = plt.subplots(figsize=(7, 4.2))
     teams = sorted({k for r in rows for k in r if k.startswith("team_return/")})
+    league = sorted({k for r in rows for k in r if k.startswith(("league/return/", "league/win/"))})
+    if league and not teams:  # a league game: each learner's return and win rate, no seats
+        for k in league:
+            ax.plot(xs, [r.get(k, float("nan")) for r in rows], lw=1.8,
+                    label=k[7:].replace("return/", "return ").replace("win/", "win rate "))
+        ax.set_xlabel("env steps")
+        ax.set_ylabel("per iteration")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        return
     if teams:  # competitive / mixed: one line per team
         for k in teams:
             ax.plot(xs, [r.get(k, float("nan")) for r in rows], lw=2.2, label=f"{k[12:]} ({convention})")

@@ -180,6 +180,19 @@ def _env_runner_nodes(algo) -> List[str]:
         return []
 
 
+def _league_line(row) -> str:
+    """Progress-line text of a league run: each learner's results this iteration."""
+    parts = [f"pool {row['league/pool']}"]
+    for k in sorted(row):
+        if k.startswith("league/win/"):
+            m = k[len("league/win/"):]
+            parts.append(f"{m} W/D/L {row[k]:.2f}/{row.get(f'league/draw/{m}', math.nan):.2f}/"
+                         f"{row.get(f'league/loss/{m}', math.nan):.2f} Elo {row.get(f'league/elo/{m}', math.nan):.0f}"
+                         + (f" exploitability {row[f'league/exploitability/{m}']:.3f}"
+                            if f"league/exploitability/{m}" in row else ""))
+    return " | ".join(parts)
+
+
 def _stop_reached(exp: ExperimentConfig, result, wall_s: float) -> Optional[str]:
     s = exp.stop
     if s.env_steps is not None and result["env_steps"] >= s.env_steps:
@@ -293,7 +306,10 @@ def run(plan: Plan, as_test: bool = False, quiet: bool = False, num_cpus: Option
                 )
                 teams = {k[12:]: v for k, v in row.items() if k.startswith("team_return/")}
                 ev_teams = {k[17:]: v for k, v in row.items() if k.startswith("eval/team_return/")}
-                if teams:
+                if "league/pool" in row:
+                    team_text = _league_line(row)
+                    agents, ev_text = "", ""
+                elif teams:
                     team_text = "teams " + " ".join(f"{t} {v:.2f}" for t, v in teams.items())
                     ev_text = (" | evaluation " + " ".join(f"{t} {v:.2f}" for t, v in ev_teams.items())
                                if ev_teams else "")

@@ -74,6 +74,14 @@ def game_outcome(episode, seats: Dict[str, int]):
     return modules[0], modules[1], score
 
 
+def _seat_return(episode, seats: Dict[str, int], module: str) -> float:
+    total = 0.0
+    for aid, sa_ep in episode.agent_episodes.items():
+        if aid in seats and len(sa_ep) and episode.module_for(aid) == module:
+            total += float(sa_ep.get_infos(-1).get(ENV_RETURN_INFO, 0.0))
+    return total
+
+
 def install_frozen_module(env_runner, module_id: str, spec, weights, mapping, trained: List[str]) -> bool:
     """On one env runner: adds ``module_id`` (built inference-only, eval mode,
     ``weights`` loaded), then switches to ``mapping``. Idempotent."""
@@ -187,6 +195,17 @@ class LeagueCallback(RLlibCallback):
         if game is None:
             return
         a, b, score = game
+        # Each module's return in this game (its seat's env rewards), and the
+        # learners' results whoever they played (self-play included).
+        n_runners = getattr(env_runner.config, "num_env_runners", 0) or 1
+        win = max(1, int(math.ceil(getattr(env_runner.config, "metrics_num_episodes_for_smoothing", 100)
+                                   / n_runners)))
+        for module, s in ((a, score), (b, 1.0 - score)):
+            metrics_logger.log_value((LEAGUE_KEY, "return", module), _seat_return(episode, mapping.seats, module),
+                                     window=win)
+            if "@" not in module:
+                out = OUTCOMES[0] if s == 1.0 else OUTCOMES[1] if s == 0.5 else OUTCOMES[2]
+                metrics_logger.log_value((LEAGUE_KEY, "results", module, out), 1, reduce="sum")
         if a == b:
             metrics_logger.log_value((LEAGUE_KEY, "self_play_games"), 1, reduce="sum")
             return
@@ -249,6 +268,16 @@ class LeagueCallback(RLlibCallback):
         if league.version != version:
             push_mapping(algorithm, league, mapping.seats)
         result[LEAGUE_KEY] = league_metrics(league, algorithm, played, use_eval)
+        er = (result.get("env_runners") or {}).get(LEAGUE_KEY) or {}
+        for module, r in sorted((er.get("return") or {}).items()):
+            if "@" not in module:  # learners only: snapshot returns are in the payoff table
+                result[LEAGUE_KEY][f"return/{module}"] = float(r)
+        for module, counts in sorted((er.get("results") or {}).items()):
+            n = {o: float(counts.get(o, 0) or 0) for o in OUTCOMES}
+            n = {o: (v if math.isfinite(v) else 0.0) for o, v in n.items()}
+            total = sum(n.values())
+            for o in OUTCOMES:
+                result[LEAGUE_KEY][f"{o}/{module}"] = n[o] / total if total else math.nan
 
     @staticmethod
     def _reset(algorithm, learner: str) -> None:

@@ -18,6 +18,10 @@ class PPOTraining:
 
     Attributes:
         lr: Adam learning rate.
+        lr_end: if set, the learning rate falls linearly from ``lr`` to this
+            over the first ``lr_decay_env_steps`` env steps, then stays (RLlib's
+            ``lr`` schedule).
+        lr_decay_env_steps: see ``lr_end``.
         gamma: discount.
         lambda_: GAE lambda (``lambda`` is accepted too).
         clip_param: PPO ratio clip.
@@ -34,6 +38,8 @@ class PPOTraining:
     """
 
     lr: float = 5e-4
+    lr_end: Optional[float] = None
+    lr_decay_env_steps: int = 1_000_000
     gamma: float = 0.99
     lambda_: float = 0.95
     clip_param: float = 0.2
@@ -49,7 +55,11 @@ class PPOTraining:
     kl_target: float = 0.01
 
     def to_rllib(self) -> Dict[str, object]:
-        return dataclasses.asdict(self)
+        out = dataclasses.asdict(self)
+        end, steps = out.pop("lr_end"), out.pop("lr_decay_env_steps")
+        if end is not None:
+            out["lr"] = [[0, self.lr], [steps, end]]
+        return out
 
 
 MAPPO_SPEC = AlgorithmSpec(

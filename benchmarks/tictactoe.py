@@ -1,0 +1,144 @@
+"""Tic-tac-toe (PettingZoo ``classic.tictactoe_v3``, turn-based, action masks): the
+league's main agent against scripted players.
+
+``--train`` runs ``tuned_examples/league/tictactoe.yaml`` for each seed (one
+process each); ``--evaluate`` plays each run's final ``main_0`` (greedy: the most
+probable legal move) against a random player, a win-or-block heuristic and an
+exact minimax player (``rllib_marl.envs.games.tictactoe_players``), ``--games``
+games per opponent from each seat, through the same env adapter the agent trained
+on. Results go to ``docs/data/tictactoe/`` (one JSON per run, and each run's
+final Elo table) and a markdown table is printed.
+
+Usage:
+    python benchmarks/tictactoe.py --train --seeds 0,1,2 --jobs 2
+    python benchmarks/tictactoe.py --evaluate --seeds 0,1,2 --games 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from child import run_pool
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = ROOT / "tuned_examples" / "league" / "tictactoe.yaml"
+OUT = ROOT / "benchmarks" / "out" / "tictactoe"
+DATA = ROOT / "docs" / "data" / "tictactoe"
+
+
+def run_dir(seed: int) -> Path:
+    return OUT / "runs" / f"league_seed{seed}"
+
+
+def train_cmd(_name: str, seed: int) -> list:
+    return [sys.executable, "-m", "rllib_marl.train", "--config", str(CONFIG), "--seed", str(seed),
+            "--output", str(run_dir(seed)), "--quiet", "--num-cpus", "1"]
+
+
+class ModulePlayer:
+    """Greedy moves of a trained RLModule, fed the adapter's observations."""
+
+    def __init__(self, module):
+        self.module = module
+
+    def __call__(self, obs) -> int:
+        import torch
+        from ray.rllib.core.columns import Columns
+
+        batch = {Columns.OBS: {k: torch.as_tensor(np.asarray(v)[None]) for k, v in obs.items()}}
+        with torch.no_grad():
+            logits = self.module._forward_inference(batch)[Columns.ACTION_DIST_INPUTS][0].numpy()
+        logits = np.where(np.asarray(obs["action_mask"]) > 0.5, logits, -np.inf)  # legal moves only
+        return int(np.argmax(logits))
+
+
+def play(agent: ModulePlayer, opponent, agent_seat: int, rng: np.random.Generator, env) -> int:
+    """One game: +1 the agent won, 0 draw, -1 lost."""
+    obs, _ = env.reset(seed=int(rng.integers(2**31)))
+    agents = env.possible_agents  # sorted: player_1 moves first (seat 0)
+    mine = agents[agent_seat]
+    board = env.env.unwrapped.board
+    ret = {a: 0.0 for a in agents}
+    while True:
+        (who, o), = obs.items()
+        if who == mine:
+            move = agent(o)
+        else:
+            move = opponent(list(board.squares), agents.index(who) + 1, rng)
+        obs, rewards, terms, truncs, _ = env.step({who: move})
+        for a, r in rewards.items():
+            ret[a] += r
+        if terms.get("__all__") or truncs.get("__all__"):
+            break
+    other = agents[1 - agent_seat]
+    return int(np.sign(ret[mine] - ret[other]))
+
+
+def evaluate(seed: int, games: int) -> dict:
+    from ray.rllib.core.rl_module.rl_module import RLModule
+
+    from rllib_marl.envs.adapter import make_env
+    from rllib_marl.envs.games.tictactoe_players import PLAYERS
+
+    ck = run_dir(seed) / "checkpoints" / "final" / "learner_group" / "learner" / "rl_module" / "main_0"
+    agent = ModulePlayer(RLModule.from_checkpoint(str(ck)))
+    env = make_env({"name": "pettingzoo.classic.tictactoe_v3"})
+    rng = np.random.default_rng(1000 + seed)
+    result = {"seed": seed, "checkpoint": str(ck.relative_to(ROOT)), "games_per_seat": games, "vs": {}}
+    for name, opponent in PLAYERS.items():
+        for seat, label in ((0, "first"), (1, "second")):
+            scores = [play(agent, opponent, seat, rng, env) for _ in range(games)]
+            result["vs"][f"{name}/{label}"] = {"win": scores.count(1), "draw": scores.count(0),
+                                               "loss": scores.count(-1)}
+    summary = json.loads((run_dir(seed) / "summary.json").read_text())
+    result["env_steps"] = summary["env_steps"]
+    result["wall_s"] = summary["wall_s"]
+    return result
+
+
+def table(results: list) -> str:
+    lines = ["| seed | env steps | opponent | agent moves | win | draw | loss | loss rate |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        for key, c in r["vs"].items():
+            opp, seat = key.split("/")
+            n = c["win"] + c["draw"] + c["loss"]
+            lines.append(f"| {r['seed']} | {r['env_steps']:,} | {opp} | {seat} | {c['win']} | {c['draw']} | "
+                         f"{c['loss']} | {c['loss'] / n:.1%} |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--train", action="store_true")
+    p.add_argument("--evaluate", action="store_true")
+    p.add_argument("--games", type=int, default=200, help="games per opponent and seat")
+    args = p.parse_args()
+    seeds = [int(s) for s in args.seeds.split(",")]
+    if args.train:
+        OUT.mkdir(parents=True, exist_ok=True)
+        run_pool([("league", s) for s in seeds], args.jobs, train_cmd,
+                 log=lambda _n, s: OUT / f"league_seed{s}.log")
+    if args.evaluate:
+        DATA.mkdir(parents=True, exist_ok=True)
+        results = []
+        for s in seeds:
+            r = evaluate(s, args.games)
+            (DATA / f"league_seed{s}.json").write_text(json.dumps(r, indent=1))
+            shutil.copy(run_dir(s) / "league_elo.csv", DATA / f"league_seed{s}_elo.csv")
+            shutil.copy(run_dir(s) / "progress.csv", DATA / f"league_seed{s}_progress.csv")
+            results.append(r)
+        print(table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
