@@ -2,9 +2,10 @@
 ``python -m rllib_marl.train --as-test`` over several seeds, at the budget the example
 itself sets (its ``stop`` block), and writes a pass/fail table with the reached values.
 
-A run passes when ``--as-test`` exits 0: every ``expected`` value (team return, or
-each named team's return) is reached by the mean over the last 100 training episodes
-at the end of the run, the same number the run's summary prints.
+A run passes when its reached values meet every ``expected`` value as ``--as-test``
+checks them: a team return (or each named team's return) is the mean over the last
+100 training episodes at the end of the run, the number the run's summary prints;
+a league's exploitability is the main agent's at the end, at most the expected.
 
 Usage:
     python benchmarks/tuned_examples.py --seeds 0,1,2 --jobs 2        # run all, then report
@@ -58,13 +59,16 @@ def budget(cfg: dict) -> str:
 
 
 def expectation(cfg: dict) -> list:
-    """``[(label, threshold), ...]`` the way ``--as-test`` checks them."""
+    """``[(label, threshold, "at least" | "at most"), ...]`` the way ``--as-test``
+    checks them."""
     exp = cfg.get("expected") or {}
     out = []
     if exp.get("team_return") is not None:
-        out.append(("team", float(exp["team_return"])))
+        out.append(("team", float(exp["team_return"]), "at least"))
     for t, v in sorted((exp.get("team_returns") or {}).items()):
-        out.append((t, float(v)))
+        out.append((t, float(v), "at least"))
+    if exp.get("exploitability") is not None:
+        out.append(("exploitability", float(exp["exploitability"]), "at most"))
     return out
 
 
@@ -95,6 +99,8 @@ def reached(name: str, seed: int, out: Path, stored: dict):
     vals = {"team": float(s["team_return"]) if s.get("team_return") is not None else math.nan}
     for t, v in (s.get("team_returns") or {}).items():
         vals[t] = float(v)
+    if "exploitability/main_0" in (s.get("league") or {}):
+        vals["exploitability"] = float(s["league"]["exploitability/main_0"])
     return vals, f"{s['env_steps']:,} env steps"
 
 
@@ -104,7 +110,10 @@ def report(out: Path, seeds: list, stored: dict, doc: Path, cmdline: str) -> boo
     for name, path in examples().items():
         cfg = load(path)
         checks = expectation(cfg)
-        for label, want in checks:
+        if not checks:
+            rows.append(f"| `{name}` | {budget(cfg)} | none | — | — | not held | no `expected` block: "
+                        f"{(cfg.get('name') or name)} is scored by its own benchmark |")
+        for label, want, how in checks:
             got = []
             notes = set()
             for s in seeds:
@@ -116,15 +125,17 @@ def report(out: Path, seeds: list, stored: dict, doc: Path, cmdline: str) -> boo
                     got.append(vals.get(label, math.nan))
                     if src.startswith("stored"):
                         notes.add(src)
-            ok = [g is not None and math.isfinite(g) and g >= want for g in got]
+            ok = [g is not None and math.isfinite(g) and (g >= want if how == "at least" else g <= want)
+                  for g in got]
             done = [g for g in got if g is not None]
             verdict = ("pass" if all(ok) else
                        f"FAIL ({sum(ok)}/{len(ok)})" if done else "not run")
             all_pass = all_pass and all(ok)
             vals_txt = ", ".join("—" if g is None else f"{g:.2f}" for g in got)
             mean = (f"{statistics.mean(done):.2f}" if done else "—")
-            what = "team return" if label == "team" else f"team `{label}`"
-            rows.append(f"| `{name}` | {budget(cfg)} | {what} ≥ {want:g} | {vals_txt} | {mean} | "
+            what = ("team return" if label == "team" else "main agent's exploitability"
+                    if label == "exploitability" else f"team `{label}`")
+            rows.append(f"| `{name}` | {budget(cfg)} | {what} {'≥' if how == 'at least' else '≤'} {want:g} | {vals_txt} | {mean} | "
                         f"{verdict} | {'; '.join(sorted(notes))} |")
     text = "\n".join([
         "# Tuned examples held to their expectation",
@@ -176,7 +187,11 @@ def main() -> int:
         for name in names:
             if name in stored:
                 continue
-            steps = (load(examples()[name]).get("stop") or {}).get("env_steps")
+            cfg = load(examples()[name])
+            if not expectation(cfg):
+                print(f"leaving out {name} (no expected block)")
+                continue
+            steps = (cfg.get("stop") or {}).get("env_steps")
             if args.max_env_steps is not None and (steps is None or steps > args.max_env_steps):
                 print(f"leaving out {name} ({steps} env steps)")
                 continue
