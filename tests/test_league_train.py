@@ -216,3 +216,52 @@ def test_rps_league_learns_its_way_to_low_exploitability(ray_local, seed):
         assert np.mean(values[-5:]) < 0.25, values
     finally:
         algo.stop()
+
+
+@pytest.mark.slow
+def test_league_survives_an_env_runner_restart(ray_local):
+    """A remote env runner killed mid-run comes back with every snapshot (the
+    learners' frozen weights) and the current mapping; the pairings stay the
+    league's (same state, same match-ups)."""
+    import os
+    import signal
+    import time
+
+    from rllib_marl.league.callback import _inference_weights, league_of
+
+    _, algo = _build(rps_raw(snapshot_every=1, self_play=0.0, pfsp=1.0, verification=0.0), num_env_runners=1)
+    try:
+        algo.train()
+        algo.train()
+        pid = algo.env_runner_group.foreach_env_runner(lambda er: os.getpid(), local_env_runner=False)[0]
+        os.kill(pid, signal.SIGKILL)
+        # Ray restarts the actor; each train() first asks RLlib to restore failed
+        # runners (and fires on_env_runners_recreated). Wait for the new process.
+        deadline = time.time() + 300
+        new_pid = None
+        while time.time() < deadline and new_pid is None:
+            time.sleep(3)
+            try:  # ask the actor directly; RLlib itself marks it healthy in train()
+                got = algo.env_runner_group.foreach_env_runner(lambda er: os.getpid(), local_env_runner=False,
+                                                               healthy_only=False)
+            except Exception:  # noqa: BLE001 - still restarting
+                got = []
+            if got and got[0] != pid:
+                new_pid = got[0]
+        assert new_pid is not None, "the env runner did not come back"
+        algo.train()  # restores the runner's state (RLlib) and the league's (our callback)
+        algo.train()  # the restored runner samples league games
+        league = league_of(algo)
+        state = league.get_state()
+        remote = algo.env_runner_group.foreach_env_runner(
+            lambda er: (sorted(er.module.keys()), er.config.policy_mapping_fn.league_state),
+            local_env_runner=False)[0]
+        assert remote[0] == sorted(["main_0", *league.snapshots])
+        assert remote[1] == state
+        for name in league.snapshots:
+            w = algo.env_runner_group.foreach_env_runner(
+                lambda er, n=name: {k: np.array(v) for k, v in er.module[n].get_state().items()},
+                local_env_runner=False)[0]
+            assert _same(w, _inference_weights(algo, name)), name
+    finally:
+        algo.stop()

@@ -95,9 +95,9 @@ def install_frozen_module(env_runner, module_id: str, spec, weights, mapping, tr
         params = list(ref.parameters()) if isinstance(ref, torch.nn.Module) else []
         if params and isinstance(module, torch.nn.Module):
             module.to(params[0].device)
-        if isinstance(module, torch.nn.Module):
-            module.eval()
         env_runner.module.add_module(module_id=module_id, module=module)
+    if isinstance(env_runner.module[module_id], torch.nn.Module):
+        env_runner.module[module_id].eval()  # also when RLlib's restore added it
     if weights is not None:
         env_runner.module[module_id].set_state(weights)
     set_runner_mapping(env_runner, mapping, trained)
@@ -230,13 +230,20 @@ class LeagueCallback(RLlibCallback):
         mapping = _mapping(algorithm.config)
         if league is None or mapping is None:
             return
-        # Restarted runners are built from the driver's config (which holds the
-        # current mapping and every snapshot module) and get weights from RLlib's
-        # restore; the mapping is pushed again so nothing stale survives.
+        # A restarted runner may come back with the modules and mapping it was
+        # first built with: every snapshot is installed again (idempotent; the
+        # weights are the learners' frozen copies) and the current mapping pushed.
         m = LeagueMapping(league.get_state(), mapping.seats)
-        env_runner_group.foreach_env_runner(
-            lambda er: set_runner_mapping(er, m, league.learners),
-            remote_worker_ids=list(env_runner_indices), local_env_runner=False)
+        spec = algorithm.config.rl_module_spec.rl_module_specs[league.learners[0]]
+        snaps = {name: _inference_weights(algorithm, name) for name in league.snapshots}
+
+        def reinstall(er, m=m, spec=spec, snaps=snaps, trained=list(league.learners)):
+            for name, w in snaps.items():
+                install_frozen_module(er, name, spec, w, m, trained)
+            return set_runner_mapping(er, m, trained)
+
+        env_runner_group.foreach_env_runner(reinstall, remote_worker_ids=list(env_runner_indices),
+                                            local_env_runner=False)
 
     def on_train_result(self, *, algorithm, result: Dict[str, Any], **kwargs):
         league = league_of(algorithm)
