@@ -261,3 +261,18 @@ def test_league_mapping_gives_both_seats_one_matchup_on_every_runner():
         seats_of(["a", "b", "c"], "one")
     with pytest.raises(ValueError, match="episode"):
         fn("player_0")
+
+
+def test_a_bounded_pool_retires_the_oldest_snapshots():
+    league = League(LeagueConfig(self_play=0.0, pfsp=1.0, verification=0.0, pfsp_weighting="uniform",
+                                 pool_size=3))
+    for it in range(1, 6):
+        league.add_snapshot("main_0", it)
+    assert league.snapshots == [f"main_0@{i}" for i in range(1, 6)]  # all still exist (rated, loaded)
+    assert league.pool == ["main_0@3", "main_0@4", "main_0@5"]
+    drawn = {league.matchup(f"ep{i}").opponent for i in range(500)}
+    assert drawn == set(league.pool)
+    again = League.from_state(league.get_state())
+    assert again.pool == league.pool
+    with pytest.raises(ValueError, match="pool_size"):
+        League(LeagueConfig(pool_size=-1))

@@ -297,7 +297,8 @@ class LeagueCallback(RLlibCallback):
 def league_metrics(league: League, algorithm, played: int, from_eval: bool) -> Dict[str, Any]:
     """Flat league scalars for progress.csv / TensorBoard (``league/...``)."""
     out: Dict[str, Any] = {
-        "pool": len(league.snapshots),
+        "pool": len(league.pool),
+        "snapshots": len(league.snapshots),
         "version": league.version,
         "games": played,
         "results_from": "evaluation" if from_eval else "training",
@@ -405,9 +406,11 @@ def league_summary(league: League, top: int = 12) -> str:
     rows = []
     for p in shown:
         rate, games = league.payoff.overall(p.name)
-        rows.append([p.name, "learner" if p.learner else f"snapshot (iter {p.iteration})",
+        rows.append([p.name, "learner" if p.learner else f"snapshot (iter {p.iteration})"
+                     + ("" if p.learner or p.active else ", retired"),
                      league.elo.rating(p.name), games, rate if games else math.nan])
-    head = (f"league: {len(league.learners)} learner(s), {len(league.snapshots)} snapshot(s); "
+    head = (f"league: {len(league.learners)} learner(s), {len(league.snapshots)} snapshot(s) "
+            f"({len(league.pool)} in the pool); "
             "games and win rates from the payoff table (decayed counts)")
     if len(players) > len(shown):
         head += f"; {len(players) - len(shown)} more in league_elo.csv"

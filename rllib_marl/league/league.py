@@ -15,6 +15,12 @@ Naive self-play is ``self_play: 1`` (the latest self only); fictitious
 self-play is ``pfsp: 1`` with ``pfsp_weighting: uniform`` (uniform over the
 pool). Both are settings of the same machinery.
 
+``pool_size`` > 0 keeps only the most recent snapshots in the matchmaking pool
+(older ones are retired: still rated, still loaded, never drawn again). A pool
+of all history lets early, poor snapshots weigh on the mixture the learner
+trains against for a long time (their share falls as 1/n); a bounded pool
+forgets them.
+
 A match-up is decided once per episode by :func:`stable_choice` of the episode
 id and the league's ``version`` (bumped whenever the pool changes), so every
 seat of an episode, on every env runner, gets the same answer, and the answer
@@ -56,13 +62,15 @@ class LeagueConfig:
     league_exploiter_reset: float = 0.25
     payoff_decay: float = 0.99
     elo_k: float = 16.0
+    pool_size: int = 0  # most recent snapshots in matchmaking (0: all)
 
     def check(self) -> List[Tuple[str, str]]:
         """``(key, problem)`` pairs; empty when the block is valid."""
         errors = []
         if self.mains < 1:
             errors.append(("mains", "needs at least one main agent"))
-        for key in ("main_exploiters", "league_exploiters", "snapshot_every", "min_games_for_snapshot"):
+        for key in ("main_exploiters", "league_exploiters", "snapshot_every", "min_games_for_snapshot",
+                    "pool_size"):
             if getattr(self, key) < 0:
                 errors.append((key, "must be >= 0"))
         mix = (self.self_play, self.pfsp, self.verification)
@@ -87,6 +95,7 @@ class Player:
     source: Optional[str] = None  # a snapshot's learner
     iteration: int = 0  # when it was taken (snapshots) / last reset (learners)
     snapshots: int = 0  # learners: how many snapshots taken so far
+    active: bool = True  # snapshots: still in the matchmaking pool (see pool_size)
 
 
 @dataclass
@@ -123,13 +132,19 @@ class League:
 
     @property
     def snapshots(self) -> List[str]:
+        """Every snapshot ever taken (each is a module on the learners and runners)."""
         return [p.name for p in self.players.values() if not p.learner]
+
+    @property
+    def pool(self) -> List[str]:
+        """The snapshots matchmaking draws from (all but the retired)."""
+        return [p.name for p in self.players.values() if not p.learner and p.active]
 
     def _of_role(self, role: str) -> List[str]:
         return [p.name for p in self.players.values() if p.learner and p.role == role]
 
     def _snapshots_of(self, sources: List[str]) -> List[str]:
-        return [p.name for p in self.players.values() if not p.learner and p.source in sources]
+        return [p.name for p in self.players.values() if not p.learner and p.active and p.source in sources]
 
     # ----- matchmaking -----------------------------------------------------------------
 
@@ -148,7 +163,7 @@ class League:
     def _opponent(self, learner: str, key) -> str:
         c = self.config
         role = self.players[learner].role
-        everyone = self.snapshots
+        everyone = self.pool
         if role == "main":
             sources = ["self_play", "pfsp", "verification"]
             probs = [c.self_play, c.pfsp if everyone else 0.0,
@@ -195,7 +210,7 @@ class League:
         if c.snapshot_every and iteration - p.iteration >= c.snapshot_every:
             return True
         rate, games = self.win_rate_against_pool(learner)
-        return games >= c.min_games_for_snapshot and rate >= c.snapshot_win_rate and bool(self.snapshots)
+        return games >= c.min_games_for_snapshot and rate >= c.snapshot_win_rate and bool(self.pool)
 
     def add_snapshot(self, learner: str, iteration: int) -> Tuple[str, bool]:
         """Adds a frozen copy of ``learner``: returns ``(snapshot name, reset learner?)``.
@@ -212,6 +227,9 @@ class League:
             p.role == "league_exploiter"
             and stable_uniform(self.seed, name, "reset") < self.config.league_exploiter_reset)
         p.iteration = iteration
+        if self.config.pool_size:
+            for old in self.pool[: max(0, len(self.pool) - self.config.pool_size)]:
+                self.players[old].active = False  # oldest first (players keep insertion order)
         self.version += 1
         return name, reset
 
