@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import csv
 import math
+import statistics
 import sys
 from pathlib import Path
 
@@ -168,15 +169,18 @@ def report(game: str, cmd: str) -> str:
     lines = [f"Made by `{cmd}`; curves in `docs/data/selfplay_{game}/`.", ""]
     if game == "rps":
         key = "league/exploitability/main_0"
-        lines += ["| variant | seed | env steps | final exploitability | max over the last half | "
-                  "final action probabilities (R, P, S) |", "|---|---|---|---|---|---|"]
+        lines += ["| variant | seed | env steps | final exploitability | mean of the last 20 iterations | "
+                  "max over the last half | first below 0.15 (env steps) | final action probabilities (R, P, S) |",
+                  "|---|---|---|---|---|---|---|---|"]
         for name, rows in runs.items():
             v, seed = name.rsplit("_seed", 1)
             last = rows[-1]
             half = [r[key] for r in rows[len(rows) // 2:]]
+            first = next((int(r["env_steps"]) for r in rows if r[key] < 0.15), None)
             probs = ", ".join(f"{last[f'league/policy/main_0/{i}']:.2f}" for i in range(3))
-            lines.append(f"| {v} | {seed} | {int(last['env_steps']):,} | {last[key]:.3f} | {max(half):.3f} | "
-                         f"{probs} |")
+            lines.append(f"| {v} | {seed} | {int(last['env_steps']):,} | {last[key]:.3f} | "
+                         f"{statistics.mean(r[key] for r in rows[-20:]):.3f} | {max(half):.3f} | "
+                         f"{'—' if first is None else f'{first:,}'} | {probs} |")
         fig, axes = plt.subplots(len(variants), 2, figsize=(12, 3.2 * len(variants)), squeeze=False)
         for i, v in enumerate(variants):
             for name, rows in runs.items():
