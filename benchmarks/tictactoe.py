@@ -90,7 +90,8 @@ def evaluate(seed: int, games: int) -> dict:
     agent = ModulePlayer(RLModule.from_checkpoint(str(ck)))
     env = make_env({"name": "pettingzoo.classic.tictactoe_v3"})
     rng = np.random.default_rng(1000 + seed)
-    result = {"seed": seed, "checkpoint": str(ck.relative_to(ROOT)), "games_per_seat": games, "vs": {}}
+    where = str(ck.relative_to(ROOT)) if ck.is_relative_to(ROOT) else str(ck)
+    result = {"seed": seed, "checkpoint": where, "games_per_seat": games, "vs": {}}
     for name, opponent in PLAYERS.items():
         for seat, label in ((0, "first"), (1, "second")):
             scores = [play(agent, opponent, seat, rng, env) for _ in range(games)]
