@@ -266,3 +266,24 @@ def test_league_survives_an_env_runner_restart(ray_local):
             assert _same(w, _inference_weights(algo, name)), name
     finally:
         algo.stop()
+
+
+def test_league_results_come_from_evaluation_games_when_configured(ray_local):
+    """With an evaluation block, the payoff table and Elo (and so PFSP and
+    snapshot triggers) take the evaluation games, not the exploring training ones."""
+    from rllib_marl.league.callback import league_of
+
+    raw = rps_raw(snapshot_every=1, self_play=0.0, pfsp=1.0, verification=0.0)
+    raw["evaluation"] = {"interval": 2, "episodes": 12, "explore": True}
+    _, algo = _build(raw)
+    try:
+        r1 = algo.train()  # no evaluation yet: nothing recorded (the pool was empty anyway)
+        assert r1["marl_league"]["results_from"] == "evaluation" and r1["marl_league"]["games"] == 0
+        r2 = algo.train()  # evaluation: 12 games against the pool, all recorded
+        assert r2["marl_league"]["games"] == 12
+        assert sum(league_of(algo).payoff.wdl("main_0", s)[0] + league_of(algo).payoff.wdl("main_0", s)[1]
+                   + league_of(algo).payoff.wdl("main_0", s)[2] for s in league_of(algo).pool) > 0
+        r3 = algo.train()  # no evaluation: training games are not recorded
+        assert r3["marl_league"]["games"] == 0
+    finally:
+        algo.stop()
