@@ -60,19 +60,27 @@ def main() -> int:
     p.add_argument("--games", default=",".join(GAMES))
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--protocols", default="uniform,decay")
+    p.add_argument("--csv", type=Path, default=ROOT / "docs" / "data" / "matrix_games.csv",
+                   help="one row per (game, protocol, mixer, seed)")
     args = p.parse_args()
     import ray
 
     ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR")
     seeds = [int(s) for s in args.seeds.split(",")]
     results = collections.defaultdict(list)
+    rows = []
     for game in args.games.split(","):
         for protocol in args.protocols.split(","):
             for mixer in MIXERS:
                 for seed in seeds:
                     r = greedy_return(game, mixer, seed, protocol)
                     results[(game, protocol, mixer)].append(r)
+                    rows.append((game, protocol, mixer, seed, r))
                     print(f"  {game} {protocol} {mixer} seed {seed}: {r:.2f}", file=sys.stderr, flush=True)
+    args.csv.parent.mkdir(parents=True, exist_ok=True)
+    with args.csv.open("w") as f:
+        f.write("game,exploration,mixer,seed,greedy_team_return\n")
+        f.writelines(f"{g},{pr},{m},{s},{r}\n" for g, pr, m, s, r in rows)
     print("Greedy team return after training (shared payoff; one value per seed).\n")
     print("| game (optimum) | exploration | QMIX | VDN | IQL |")
     print("|---|---|---|---|---|")
