@@ -5,6 +5,7 @@ under ``ray job submit``) it joins that cluster. ``--tune`` runs the config's
 ``tune:`` block with Ray Tune instead of a single run.
 
 Exit status: 0 done, 1 ``--as-test`` and the expected result was not reached,
+130 / 143 interrupted by SIGINT / SIGTERM (a checkpoint was saved to resume from),
 2 bad input (config, env, checkpoint) — reported before Ray starts.
 """
 
@@ -36,6 +37,8 @@ RUN_CONFIG = "run_config.yaml"
 CHECKPOINTS = "checkpoints"
 FINAL = "final"
 LEAGUE_STATE = "league.json"  # beside each checkpoint of a league run
+PARTIAL = ".partial"  # a checkpoint being written
+EXIT_SIGNAL = {"SIGINT": 130, "SIGTERM": 143}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,10 +83,13 @@ def _latest_checkpoint(run_dir: Path) -> Optional[Path]:
     ck = run_dir / CHECKPOINTS
     if not ck.is_dir():
         return None
-    cands = [d for d in ck.iterdir() if d.is_dir() and any(d.glob("algorithm_state*"))]
+    # A checkpoint is complete once its iteration.txt exists (written last, before
+    # the directory is renamed into place); half-written ones end in ".partial".
+    cands = [d for d in ck.iterdir() if d.is_dir() and not d.name.endswith(PARTIAL)
+             and (d / "iteration.txt").is_file() and any(d.glob("algorithm_state*"))]
     if not cands:
         return None
-    return max(cands, key=lambda d: int((d / "iteration.txt").read_text()) if (d / "iteration.txt").exists() else -1)
+    return max(cands, key=lambda d: (int((d / "iteration.txt").read_text()), d.name == FINAL))
 
 
 def make_plan(args) -> Plan:
@@ -193,6 +199,37 @@ def _league_line(row) -> str:
     return " | ".join(parts)
 
 
+class _Interrupts:
+    """SIGINT / SIGTERM during training: the first finishes the iteration in
+    progress (the loop then saves a checkpoint and says how to resume); a second
+    exits at once. Handlers are Python's own again afterwards."""
+
+    def __init__(self):
+        import signal
+
+        self.received: Optional[str] = None
+        self._old = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._old[sig] = signal.signal(sig, self._handle)
+
+    def _handle(self, signum, frame):
+        import signal
+
+        name = signal.Signals(signum).name
+        if self.received is not None:
+            print(f"\n{name} again: exiting now without a new checkpoint", file=sys.stderr, flush=True)
+            os._exit(EXIT_SIGNAL.get(name, 130))
+        self.received = name
+        print(f"\n{name}: finishing this iteration, then saving a checkpoint "
+              f"({name} again exits at once)", file=sys.stderr, flush=True)
+
+    def restore(self) -> None:
+        import signal
+
+        for sig, handler in self._old.items():
+            signal.signal(sig, handler)
+
+
 def _stop_reached(exp: ExperimentConfig, result, wall_s: float) -> Optional[str]:
     s = exp.stop
     if s.env_steps is not None and result["env_steps"] >= s.env_steps:
@@ -208,18 +245,32 @@ def _stop_reached(exp: ExperimentConfig, result, wall_s: float) -> Optional[str]
 
 
 def _save(algo, out: Path, tag: str, iteration: int, keep: int) -> Path:
+    """Writes ``checkpoints/<tag>`` atomically: into ``<tag>.partial``, then
+    renamed into place, so a kill during a save never leaves the run without its
+    previous complete checkpoint."""
     ck_root = out / CHECKPOINTS
     path = ck_root / tag
-    if path.exists():
-        shutil.rmtree(path)
-    algo.save_to_path(str(path.resolve()))
+    tmp = ck_root / (tag + PARTIAL)
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    ck_root.mkdir(parents=True, exist_ok=True)
+    algo.save_to_path(str(tmp.resolve()))
     if getattr(algo, "_rllib_marl_league", None) is not None:
         from rllib_marl.league.callback import save_league
 
-        save_league(algo, path / LEAGUE_STATE)
-    (path / "iteration.txt").write_text(str(iteration))
+        save_league(algo, tmp / LEAGUE_STATE)
+    (tmp / "iteration.txt").write_text(str(iteration))
+    if path.exists():  # re-saving a tag (e.g. final after a resume): swap, then drop the old
+        old = ck_root / (tag + ".old")
+        if old.exists():
+            shutil.rmtree(old)
+        os.replace(path, old)
+        os.replace(tmp, path)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, path)
     if tag != FINAL:
-        olds = sorted(d for d in ck_root.iterdir() if d.name.startswith("iter_"))
+        olds = sorted(d for d in ck_root.iterdir() if d.name.startswith("iter_") and d.name[5:].isdigit())
         for d in olds[:-keep]:
             shutil.rmtree(d, ignore_errors=True)
     return path
@@ -292,6 +343,7 @@ def run(plan: Plan, as_test: bool = False, quiet: bool = False, num_cpus: Option
     reason = None
     ev = exp.evaluation
     evaluated = False
+    interrupts = _Interrupts()
     try:
         while reason is None:
             result = algo.train()
@@ -323,9 +375,18 @@ def run(plan: Plan, as_test: bool = False, quiet: bool = False, num_cpus: Option
                     flush=True,
                 )
             reason = _stop_reached(exp, result, wall)
+            if interrupts.received:
+                reason = f"interrupted ({interrupts.received})"
+                break
             if exp.checkpoint.interval and it % exp.checkpoint.interval == 0 and reason is None:
                 _save(algo, out, f"iter_{it:06d}", it, exp.checkpoint.keep)
         wall = time.time() - t0
+        if interrupts.received:
+            it = int(result["training_iteration"])
+            ck = _save(algo, out, f"iter_{it:06d}", it, exp.checkpoint.keep)
+            print(f"\n{reason} after iteration {it} ({int(result['env_steps']):,} env steps): checkpoint {ck}\n"
+                  f"resume with: python -m rllib_marl.train --resume {out}", flush=True)
+            return EXIT_SIGNAL[interrupts.received]
         if ev.interval and not evaluated:  # evaluate the final weights too
             result["evaluation"] = algo.evaluate()
             lift_eval_metrics(result)
@@ -338,6 +399,7 @@ def run(plan: Plan, as_test: bool = False, quiet: bool = False, num_cpus: Option
         runner_nodes = _env_runner_nodes(algo)
         league = getattr(algo, "_rllib_marl_league", None)
     finally:
+        interrupts.restore()
         log.close()
         algo.stop()
 
@@ -427,6 +489,9 @@ def main(argv: Optional[List[str]] = None) -> int:
 
             return run_tune(plan, num_cpus=args.num_cpus)
         return run(plan, as_test=args.as_test, quiet=args.quiet, num_cpus=args.num_cpus)
+    except KeyboardInterrupt:  # before the training loop (its own handler covers the loop)
+        print("\ninterrupted before training started: nothing to save", file=sys.stderr)
+        return EXIT_SIGNAL["SIGINT"]
     except ClusterError as e:
         print(f"cluster error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
