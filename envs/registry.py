@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import sys
 from typing import Any, Callable, Dict, Tuple
 
 from pettingzoo import AECEnv, ParallelEnv
@@ -71,10 +72,26 @@ def _resolve(name: str, api: str) -> Tuple[Callable[..., Any], str]:
     )
 
 
+# PettingZoo's env families and the extra that installs their dependencies.
+PETTINGZOO_EXTRAS = ("atari", "butterfly", "classic", "sisl")
+
+
 def _import(name: str, mod_name: str):
     try:
         return importlib.import_module(mod_name)
     except ImportError as e:
+        missing = getattr(e, "name", None)
+        if missing and not (mod_name == missing or mod_name.startswith(missing + ".")):
+            # The env module exists; something it needs does not.
+            parts = mod_name.split(".")
+            if parts[0] == "pettingzoo" and len(parts) > 1 and parts[1] in PETTINGZOO_EXTRAS:
+                hint = f'pip install "pettingzoo[{parts[1]}]"'
+            else:
+                hint = f"pip install the package that provides {missing!r}"
+            raise EnvError(
+                f"env.name: {mod_name} needs {missing!r}, which is not installed; {hint} "
+                f"(into this environment: {sys.executable} -m pip ...)"
+            ) from None
         raise EnvError(
             f"env.name: cannot import {mod_name!r} ({e}); use a built-in game "
             f"({', '.join(BUILTIN_ENVS)}) or an import path of an installed PettingZoo "

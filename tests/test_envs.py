@@ -482,3 +482,18 @@ def test_tictactoe_players():
         assert play(heuristic_move, minimax_move, seed) != 1
         assert play(minimax_move, minimax_move, seed) == 0
     assert sum(play(random_move, random_move, s) == 1 for s in range(200)) > 80  # X wins ~58%
+
+
+def test_a_missing_dependency_names_what_to_install(tmp_path, monkeypatch):
+    from rllib_marl.envs.registry import EnvError, make_pettingzoo
+    from rllib_marl.envs.spec import EnvConfig
+
+    (tmp_path / "needs_more_v0.py").write_text("import surely_not_installed_pkg\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(EnvError, match="needs 'surely_not_installed_pkg', which is not installed"):
+        make_pettingzoo(EnvConfig(name="needs_more_v0"))
+    try:
+        import Box2D  # noqa: F401
+    except ImportError:  # this machine: multiwalker's own dependency is absent
+        with pytest.raises(EnvError, match=r'pip install "pettingzoo\[sisl\]"'):
+            make_pettingzoo(EnvConfig(name="pettingzoo.sisl.multiwalker_v9"))
