@@ -67,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "cluster `ray start` began on this node, e.g. under `ray submit`) or HOST:PORT; "
                         "`ray job submit` needs nothing (it sets RAY_ADDRESS)")
     p.add_argument("--quiet", action="store_true", help="no per-iteration progress lines")
+    p.add_argument("--verbose", action="store_true",
+                   help="show Ray's and RLlib's log lines and warnings (default: they go to ray.log "
+                        "in the run directory) and the remote workers' output")
     return p
 
 
@@ -142,7 +145,48 @@ def make_plan(args) -> Plan:
     return Plan(exp, scale, out, resume_from, address=args.address)
 
 
-def init_ray(num_cpus: Optional[int] = None, address: Optional[str] = None) -> None:
+LIBRARY_LOG = "ray.log"  # Ray's / RLlib's log lines and Python warnings, unless --verbose
+_LIBRARY_LOGGERS = ("ray", "ray.rllib", "ray.tune", "ray.train", "ray.data")
+
+
+def route_library_logs(out: Optional[Path]) -> Optional[Path]:
+    """Sends Ray's and RLlib's log records and Python warnings to ``out/ray.log``
+    instead of the terminal, so the CLI shows our lines. Errors still reach the
+    terminal. Called again after Ray starts (``ray.init`` adds its own handler)."""
+    import logging
+
+    if out is None:
+        return None
+    path = (out / LIBRARY_LOG).resolve()
+    ours = [h for name in (*_LIBRARY_LOGGERS, "py.warnings") for h in logging.getLogger(name).handlers
+            if getattr(h, "_rllib_marl", False)]
+    handler = next((h for h in ours if isinstance(h, logging.FileHandler) and Path(h.baseFilename) == path), None)
+    if handler is None:  # a new run in this process: drop an earlier run's handlers
+        out.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(path)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler._rllib_marl = True
+    errors = logging.StreamHandler(sys.stderr)  # today's stderr (replaced on every call)
+    errors.setLevel(logging.ERROR)
+    errors._rllib_marl = True
+    for name in (*_LIBRARY_LOGGERS, "py.warnings"):
+        lg = logging.getLogger(name)
+        for h in list(lg.handlers):
+            if h is not handler and h is not errors:
+                lg.removeHandler(h)
+                if getattr(h, "_rllib_marl", False) and isinstance(h, logging.FileHandler):
+                    h.close()
+        if handler not in lg.handlers:
+            lg.addHandler(handler)
+        if name == "ray" and errors not in lg.handlers:
+            lg.addHandler(errors)
+        lg.propagate = False
+    logging.captureWarnings(True)
+    return path
+
+
+def init_ray(num_cpus: Optional[int] = None, address: Optional[str] = None,
+             log_dir: Optional[Path] = None) -> None:
     """Starts the embedded local Ray, or joins a cluster.
 
     Joins when ``address`` is given (``--address auto``: the cluster started with
@@ -154,7 +198,9 @@ def init_ray(num_cpus: Optional[int] = None, address: Optional[str] = None) -> N
 
     if ray.is_initialized():
         return
-    kwargs = dict(include_dashboard=False, logging_level="WARNING")
+    route_library_logs(log_dir)
+    # Without --verbose, remote workers' output stays in Ray's session logs.
+    kwargs = dict(include_dashboard=False, logging_level="WARNING", log_to_driver=log_dir is None)
     if address or os.environ.get("RAY_ADDRESS"):
         from rllib_marl.cluster import ClusterError
 
@@ -167,6 +213,7 @@ def init_ray(num_cpus: Optional[int] = None, address: Optional[str] = None) -> N
                                "on a local Ray") from None
     else:
         ray.init(address="local", num_cpus=num_cpus, **kwargs)
+    route_library_logs(log_dir)
     if sum(1 for n in ray.nodes() if n.get("Alive")) > 1:
         from rllib_marl.cluster import check_nodes
 
@@ -291,7 +338,8 @@ def env_version(name: str) -> str:
         return f"{pkg} (version unknown)"
 
 
-def run(plan: Plan, as_test: bool = False, quiet: bool = False, num_cpus: Optional[int] = None) -> int:
+def run(plan: Plan, as_test: bool = False, quiet: bool = False, num_cpus: Optional[int] = None,
+        verbose: bool = True) -> int:
     """A single training run (the non-Tune path)."""
     from rllib_marl.build import build_algo_config
     from rllib_marl.metrics import (
@@ -316,8 +364,10 @@ def run(plan: Plan, as_test: bool = False, quiet: bool = False, num_cpus: Option
     out.mkdir(parents=True, exist_ok=True)
     dump_experiment(exp, out / RUN_CONFIG)
     config, mapping = build_algo_config(exp, plan.scale)
-    init_ray(num_cpus, plan.address)
+    init_ray(num_cpus, plan.address, log_dir=None if verbose else out)
     algo = config.build_algo()
+    if not verbose:
+        route_library_logs(out)
     start_iter = 0
     wall_offset = 0.0
     if plan.resume_from is not None:
@@ -488,7 +538,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             from rllib_marl.tune import run_tune
 
             return run_tune(plan, num_cpus=args.num_cpus)
-        return run(plan, as_test=args.as_test, quiet=args.quiet, num_cpus=args.num_cpus)
+        return run(plan, as_test=args.as_test, quiet=args.quiet, num_cpus=args.num_cpus,
+                   verbose=args.verbose)
     except KeyboardInterrupt:  # before the training loop (its own handler covers the loop)
         print("\ninterrupted before training started: nothing to save", file=sys.stderr)
         return EXIT_SIGNAL["SIGINT"]

@@ -94,3 +94,35 @@ def test_half_written_checkpoints_are_never_resumed_from(tmp_path):
     (final / "algorithm_state.pkl").write_bytes(b"x")
     (final / "iteration.txt").write_text("4")
     assert train._latest_checkpoint(tmp_path) == final  # same iteration: final wins
+
+
+def test_library_warnings_go_to_the_run_log(tmp_path):
+    import logging
+
+    names = (*train._LIBRARY_LOGGERS, "py.warnings")
+    saved = {n: (list(logging.getLogger(n).handlers), logging.getLogger(n).propagate) for n in names}
+    try:
+        _check_routing(tmp_path)
+    finally:  # leave logging as it was for the other tests
+        for n, (handlers, prop) in saved.items():
+            lg = logging.getLogger(n)
+            lg.handlers[:] = handlers
+            lg.propagate = prop
+        logging.captureWarnings(False)
+
+
+def _check_routing(tmp_path):
+    import logging
+    import warnings
+
+    path = train.route_library_logs(tmp_path / "a")
+    logging.getLogger("ray.rllib.algorithms").warning("a deprecation nobody asked for")
+    warnings.warn("a registry warning", UserWarning)
+    logging.getLogger("ray").error("a real error")
+    train.route_library_logs(tmp_path / "b")  # a second run in the same process
+    logging.getLogger("ray.rllib").warning("second run's line")
+    first, second = path.read_text(), (tmp_path / "b" / "ray.log").read_text()
+    assert "a deprecation nobody asked for" in first and "a registry warning" in first
+    assert "a real error" in first
+    assert "second run's line" in second and "second run's line" not in first
+    assert not logging.getLogger("ray").propagate
