@@ -548,5 +548,25 @@ def main(argv: Optional[List[str]] = None) -> int:
         return EXIT_BAD_INPUT
 
 
+HASH_SEED = "0"
+
+
+def _pin_hash_seed() -> None:
+    """Restarts this process with ``PYTHONHASHSEED=0`` unless it already runs with it.
+
+    Some of RLlib's per-agent and per-module iteration follows Python's string
+    hashing, which is random per process: the same config and seed gave different
+    runs from the second iteration on. With the hash seed pinned (the driver, and
+    the local Ray it starts, whose workers inherit the environment), the same
+    config and seed give the same progress.csv on CPU.
+    """
+    if os.environ.get("PYTHONHASHSEED") == HASH_SEED:
+        return
+    os.environ["PYTHONHASHSEED"] = HASH_SEED
+    sys.stdout.flush()
+    os.execv(sys.executable, [sys.executable, "-m", "rllib_marl.train", *sys.argv[1:]])
+
+
 if __name__ == "__main__":
+    _pin_hash_seed()
     sys.exit(main())
