@@ -81,6 +81,11 @@ def _to_float(space: gym.Space, x) -> np.ndarray:
     return np.asarray(x, dtype=np.float32)
 
 
+#: ``global_state: auto`` never picks an env ``state()`` more than this many times
+#: the size of all wrapped observations together.
+STATE_SIZE_LIMIT = 10
+
+
 class _PettingZooAdapter(MultiAgentEnv):
     """Shared logic of the Parallel and AEC adapters."""
 
@@ -116,8 +121,20 @@ class _PettingZooAdapter(MultiAgentEnv):
             env, "state_space", None
         ) is not None
         mode = cfg.global_state
+        concat_dim = sum(int(np.prod(self._obs_spaces_f[a].shape)) for a in self.possible_agents)
+        self.global_state_note = ""
         if mode == "auto":
             mode = "env" if has_state else "concat"
+            if has_state:
+                env_dim = int(np.prod(env.state_space.shape))
+                if env_dim > STATE_SIZE_LIMIT * concat_dim:
+                    # e.g. a rendered frame behind resize/stack wrappers: never the
+                    # critic's input by default.
+                    mode = "concat"
+                    self.global_state_note = (
+                        f"global_state auto: the env's state() has {env_dim:,} values, more than "
+                        f"{STATE_SIZE_LIMIT}x all wrapped observations together ({concat_dim:,}); "
+                        "using their concatenation (set env.global_state: env to use state() anyway)")
         if mode == "env" and not has_state:
             raise EnvError(
                 f"env.global_state: {cfg.name} has no state(); use concat or auto"

@@ -138,6 +138,8 @@ def make_plan(args) -> Plan:
     from rllib_marl.config import validate
 
     env, _ = validate(exp)
+    if getattr(env, "global_state_note", ""):
+        print(env.global_state_note, flush=True)
     env.close()
     if args.address and args.num_cpus is not None:
         raise ConfigError("--num-cpus", "sizes the embedded local Ray only; a cluster joined with --address "

@@ -497,3 +497,22 @@ def test_a_missing_dependency_names_what_to_install(tmp_path, monkeypatch):
     except ImportError:  # this machine: multiwalker's own dependency is absent
         with pytest.raises(EnvError, match=r'pip install "pettingzoo\[sisl\]"'):
             make_pettingzoo(EnvConfig(name="pettingzoo.sisl.multiwalker_v9"))
+
+
+def test_auto_global_state_never_picks_a_frame_far_larger_than_the_observations():
+    from rllib_marl.envs.adapter import STATE_SIZE_LIMIT, make_env
+
+    wrappers = [{"name": "color_reduction_v0"}, {"name": "resize_v1", "kwargs": {"x_size": 42, "y_size": 42}},
+                {"name": "frame_stack_v1", "kwargs": {"stack_size": 4}}]
+    env = make_env({"name": "pettingzoo.butterfly.cooperative_pong_v6", "wrappers": wrappers})
+    # state() is the unwrapped 280x480x3 frame: 403,200 values against 2 x 42x42x4.
+    assert env.global_state_mode == "concat"
+    assert "403,200" in env.global_state_note and "14,112" in env.global_state_note
+    obs, _ = env.reset(seed=0)
+    assert next(iter(obs.values()))["state"].shape == (2 * 42 * 42 * 4,)
+    asked = make_env({"name": "pettingzoo.butterfly.cooperative_pong_v6", "wrappers": wrappers,
+                      "global_state": "env"})  # asked for explicitly: kept
+    assert asked.global_state_mode == "env" and asked.observation_spaces[asked.possible_agents[0]]["state"].shape[0] > \
+        STATE_SIZE_LIMIT * 2 * 42 * 42 * 4
+    spread = make_env({"name": "mpe2.simple_spread_v3"})  # state() the size of the observations: kept
+    assert spread.global_state_mode == "env" and spread.global_state_note == ""
