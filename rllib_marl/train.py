@@ -140,7 +140,17 @@ def make_plan(args) -> Plan:
     env, _ = validate(exp)
     if getattr(env, "global_state_note", ""):
         print(env.global_state_note, flush=True)
+    from rllib_marl.memory import available_bytes, estimate
+
+    # Refused only for a local run: on a cluster the driver's machine is not where
+    # the batch and the replay live.
+    local = not (args.address or os.environ.get("RAY_ADDRESS"))
+    mem = estimate(exp, env, available_bytes() if local else None)
     env.close()
+    problem = mem.problem()
+    if problem:
+        raise ConfigError("memory", problem)
+    print(mem.line(), flush=True)
     if args.address and args.num_cpus is not None:
         raise ConfigError("--num-cpus", "sizes the embedded local Ray only; a cluster joined with --address "
                                         "has the CPUs its nodes were started with")

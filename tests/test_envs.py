@@ -516,3 +516,33 @@ def test_auto_global_state_never_picks_a_frame_far_larger_than_the_observations(
         STATE_SIZE_LIMIT * 2 * 42 * 42 * 4
     spread = make_env({"name": "mpe2.simple_spread_v3"})  # state() the size of the observations: kept
     assert spread.global_state_mode == "env" and spread.global_state_note == ""
+
+
+def test_memory_estimate_refuses_what_cannot_fit():
+    from rllib_marl.config import parse_experiment, validate
+    from rllib_marl.memory import estimate
+
+    wrappers = [{"name": "color_reduction_v0"}, {"name": "resize_v1", "kwargs": {"x_size": 42, "y_size": 42}},
+                {"name": "frame_stack_v1", "kwargs": {"stack_size": 4}}]
+    raw = {"algorithm": "mappo", "env": {"name": "pettingzoo.butterfly.cooperative_pong_v6", "wrappers": wrappers,
+                                          "global_state": "env"},
+           "training": {"train_batch_size": 4000}, "stop": {"iterations": 1}}
+    exp = parse_experiment(raw)
+    env, _ = validate(exp)
+    est = estimate(exp, env, available=24 * 2**30)
+    # Two agents, each: the 280x480x3 frame as state (403,200 floats) + 42x42x4 obs.
+    assert est.bytes_per_env_step > 2 * (403_200 + 7_056) * 4
+    msg = est.problem()
+    assert msg and "GB available" in msg and "train batch (now 4,000 env steps)" in msg
+    raw["env"]["global_state"] = "auto"  # the wrapped observations' concatenation instead
+    exp = parse_experiment(raw)
+    env, _ = validate(exp)
+    small = estimate(exp, env, available=24 * 2**30)
+    assert small.problem() is None and small.total < est.total / 10
+    assert "of 24.00 GB available" in small.line()
+    # Off-policy: the replay buffer is what is too big, and is named.
+    raw = {"algorithm": "qmix", "env": {"name": "mpe2.simple_spread_v3"},
+           "training": {"replay_capacity": 50_000_000}, "stop": {"iterations": 1}}
+    exp = parse_experiment(raw)
+    env, _ = validate(exp)
+    assert "training.replay_capacity (now 50,000,000 env steps)" in estimate(exp, env, 8 * 2**30).problem()
