@@ -69,6 +69,8 @@ def expectation(cfg: dict) -> list:
         out.append((t, float(v), "at least"))
     if exp.get("exploitability") is not None:
         out.append(("exploitability", float(exp["exploitability"]), "at most"))
+    for m, v in sorted((exp.get("win_rate") or {}).items()):
+        out.append((f"win_rate/{m}", float(v), "at least"))
     return out
 
 
@@ -101,6 +103,9 @@ def reached(name: str, seed: int, out: Path, stored: dict):
         vals[t] = float(v)
     if "exploitability/main_0" in (s.get("league") or {}):
         vals["exploitability"] = float(s["league"]["exploitability/main_0"])
+    for k, v in (s.get("league") or {}).items():
+        if k.startswith("win_rate/") and v is not None:
+            vals[k] = float(v)
     return vals, f"{s['env_steps']:,} env steps"
 
 
@@ -134,7 +139,8 @@ def report(out: Path, seeds: list, stored: dict, doc: Path, cmdline: str) -> boo
             vals_txt = ", ".join("—" if g is None else f"{g:.2f}" for g in got)
             mean = (f"{statistics.mean(done):.2f}" if done else "—")
             what = ("team return" if label == "team" else "main agent's exploitability"
-                    if label == "exploitability" else f"team `{label}`")
+                    if label == "exploitability" else f"`{label[9:]}` win rate over the league"
+                    if label.startswith("win_rate/") else f"team `{label}`")
             rows.append(f"| `{name}` | {budget(cfg)} | {what} {'≥' if how == 'at least' else '≤'} {want:g} | {vals_txt} | {mean} | "
                         f"{verdict} | {'; '.join(sorted(notes))} |")
     text = "\n".join([

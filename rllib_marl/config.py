@@ -122,11 +122,15 @@ class ExpectedConfig:
         exploitability: league runs on a one-shot two-player zero-sum matrix
             game (e.g. ``rps``): the most exploitability each main agent may
             have at the end (exact, from its action probabilities).
+        win_rate: league runs: per learner (``main_0``, ...), the least share of
+            points (wins + draws / 2) it must hold over its opponents in the
+            league's payoff table at the end.
     """
 
     team_return: Optional[float] = None
     team_returns: Dict[str, float] = field(default_factory=dict)
     exploitability: Optional[float] = None
+    win_rate: Dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -349,6 +353,16 @@ def _check_numbers(exp: ExperimentConfig) -> None:
         raise ConfigError("checkpoint", "interval must be >= 0 and keep >= 1")
     if exp.expected.exploitability is not None and exp.league is None:
         raise ConfigError("expected.exploitability", "is measured on league runs only (add a league block)")
+    if exp.expected.win_rate:
+        if exp.league is None:
+            raise ConfigError("expected.win_rate", "is measured on league runs only (add a league block)")
+        from rllib_marl.league.league import League
+
+        learners = League(exp.league).learners
+        for name in exp.expected.win_rate:
+            if name not in learners:
+                raise ConfigError(f"expected.win_rate.{name}", f"no such learner; this league's learners are "
+                                                               f"{', '.join(learners)}")
     if exp.league is not None:
         for key, problem in exp.league.check():
             raise ConfigError(f"league.{key}", problem)

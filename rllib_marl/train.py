@@ -521,9 +521,12 @@ def run(plan: Plan, as_test: bool = False, quiet: bool = False, num_cpus: Option
             for m in [p.name for p in league.players.values() if p.learner and p.role == "main"]:
                 checks.append((f"{m} exploitability", float(lg.get(f"exploitability/{m}", math.nan)),
                                exp.expected.exploitability, "at most"))
+        for m, want in sorted(exp.expected.win_rate.items()):
+            lg = summary_data.get("league") or {}
+            checks.append((f"{m} win rate", float(lg.get(f"win_rate/{m}", math.nan)), want, "at least"))
         if not checks:
-            print("--as-test: the config has no expected.team_return, expected.team_returns or "
-                  "expected.exploitability", file=sys.stderr)
+            print("--as-test: the config has no expected.team_return, expected.team_returns, "
+                  "expected.exploitability or expected.win_rate", file=sys.stderr)
             return EXIT_BAD_INPUT
         ok = True
         for what, got, want, how in checks:

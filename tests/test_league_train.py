@@ -32,6 +32,7 @@ def rps_raw(**league):
     ({"league": {"pfsp_weighting": "cubic"}}, "league.pfsp_weighting"),
     ({"league": {"mains": 0}}, "league.mains"),
     ({"expected": {"team_return": 0.0}}, "expected.team_return"),
+    ({"expected": {"win_rate": {"main_7": 0.5}}}, "expected.win_rate.main_7"),
 ])
 def test_league_configs_are_refused_with_the_key(change, key):
     raw = rps_raw()
