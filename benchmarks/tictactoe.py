@@ -7,7 +7,7 @@ probable legal move) against a random player, a win-or-block heuristic and an
 exact minimax player (``rllib_marl.envs.games.tictactoe_players``), ``--games``
 games per opponent from each seat, through the same env adapter the agent trained
 on. Results go to ``docs/data/tictactoe/`` (one JSON per run, and each run's
-final Elo table) and a markdown table is printed.
+final Elo table, progress.csv and summary.json) and a markdown table is printed.
 
 Usage:
     python benchmarks/tictactoe.py --train --seeds 0,1,2 --jobs 2
@@ -136,6 +136,7 @@ def main() -> int:
             (DATA / f"league_seed{s}.json").write_text(json.dumps(r, indent=1))
             shutil.copy(run_dir(s) / "league_elo.csv", DATA / f"league_seed{s}_elo.csv")
             shutil.copy(run_dir(s) / "progress.csv", DATA / f"league_seed{s}_progress.csv")
+            shutil.copy(run_dir(s) / "summary.json", DATA / f"league_seed{s}_summary.json")
             results.append(r)
         print(table(results))
     return 0

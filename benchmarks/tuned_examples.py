@@ -18,8 +18,9 @@ Each run's directory (progress.csv, summary.json, the train log) is kept under
 runs made in several sittings add up to one table. ``--stored NAME=PATH``
 (e.g. ``maddpg/simple_spread=docs/data/learning_1m/maddpg-cont_seed{seed}.csv``) takes
 the final row of a learning curve written by ``benchmarks/learning.py`` for a run made
-there with exactly the example's config (the 1M-step MADDPG examples), and the table
-names that file.
+there with exactly the example's config (the 1M-step MADDPG examples), or the
+``summary.json`` of a run of the example made by another benchmark
+(``benchmarks/tictactoe.py`` copies them to docs/data), and the table names that file.
 """
 
 from __future__ import annotations
@@ -87,16 +88,22 @@ def command(name: str, seed: int, out: Path) -> list:
 
 def reached(name: str, seed: int, out: Path, stored: dict):
     """``({label: value}, source)`` for one run, or ``(None, why)``."""
+    summary = run_dir(out, name, seed) / "summary.json"
     if name in stored:
         path = ROOT / stored[name].format(seed=seed)
         if not path.exists():
             return None, f"no {path.relative_to(ROOT)}"
+        if path.name.endswith("summary.json"):  # a run of the example made elsewhere, same command
+            return _from_summary(path)[0], f"stored: {stored[name]}"
         with path.open() as f:
             last = list(csv.DictReader(f))[-1]
         return {"team": float(last["team_return"])}, f"stored: {stored[name]}"
-    summary = run_dir(out, name, seed) / "summary.json"
     if not summary.exists():
         return None, "not run"
+    return _from_summary(summary)
+
+
+def _from_summary(summary: Path):
     s = json.loads(summary.read_text())
     vals = {"team": float(s["team_return"]) if s.get("team_return") is not None else math.nan}
     for t, v in (s.get("team_returns") or {}).items():
