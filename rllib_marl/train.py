@@ -193,6 +193,9 @@ def route_library_logs(out: Optional[Path]) -> Optional[Path]:
         if name == "ray" and errors not in lg.handlers:
             lg.addHandler(errors)
         lg.propagate = False
+    # Re-installed each time: something may have put warnings.showwarning back
+    # while logging still believes it captures.
+    logging.captureWarnings(False)
     logging.captureWarnings(True)
     return path
 

@@ -420,7 +420,7 @@ def test_simple_spread_collisions_and_occupied_landmarks():
 
 
 def test_envs_without_metrics_report_none():
-    env = make_env({"name": "ipd"})
+    env = make_env({"name": "two_step"})
     info = _episode_with_actions(env)
     assert all("env_metrics" not in i for i in info.values())
 

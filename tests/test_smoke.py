@@ -37,6 +37,9 @@ def test_tuned_example_runs(ray_local, tmp_path, path):
     assert summary["iterations"] == 1 and summary["env_steps"] >= 200
     if summary["teams"] == "by_prefix":  # competitive: one return per team, none overall
         assert summary["team_returns"] and all(np.isfinite(v) for v in summary["team_returns"].values())
+    elif summary.get("league"):  # two-sided league game: each learner's return, no team return
+        assert np.isnan(summary["team_return"])
+        assert np.isfinite(summary["league"]["return/main_0"])
     else:
         assert np.isfinite(summary["team_return"])
     assert set(summary["agent_returns"])
