@@ -14,8 +14,9 @@ Usage:
     python benchmarks/tuned_examples.py --report                        # table from OUT only
 
 Each run's directory (progress.csv, summary.json, the train log) is kept under
-``OUT/runs/<example>_seed<k>``; ``--report`` reads every ``summary.json`` there, so
-runs made in several sittings add up to one table. ``--stored NAME=PATH``
+``OUT/runs/<example>_seed<k>``, and its ``summary.json`` is copied to
+``docs/data/tuned_examples/``, from which ``--report`` builds the table, so runs
+made in several sittings (or on another machine) add up to one table. ``--stored NAME=PATH``
 (e.g. ``maddpg/simple_spread=docs/data/learning_1m/maddpg-cont_seed{seed}.csv``) takes
 the final row of a learning curve written by ``benchmarks/learning.py`` for a run made
 there with exactly the example's config (the 1M-step MADDPG examples), or the
@@ -40,6 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TUNED = ROOT / "tuned_examples"
 DEFAULT_OUT = ROOT / "benchmarks" / "out" / "tuned_examples"
 DOC = ROOT / "docs" / "tuned_examples.md"
+DATA = ROOT / "docs" / "data" / "tuned_examples"  # each run's summary.json, kept
 
 
 def examples() -> dict:
@@ -98,9 +100,13 @@ def reached(name: str, seed: int, out: Path, stored: dict):
         with path.open() as f:
             last = list(csv.DictReader(f))[-1]
         return {"team": float(last["team_return"])}, f"stored: {stored[name]}"
-    if not summary.exists():
+    kept = DATA / f"{name.replace('/', '__')}_seed{seed}.json"
+    if summary.exists():
+        DATA.mkdir(parents=True, exist_ok=True)
+        kept.write_text(summary.read_text())
+    if not kept.exists():
         return None, "not run"
-    return _from_summary(summary)
+    return _from_summary(kept)
 
 
 def _from_summary(summary: Path):
