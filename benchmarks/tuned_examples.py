@@ -122,7 +122,7 @@ def _from_summary(summary: Path):
     return vals, f"{s['env_steps']:,} env steps"
 
 
-def report(out: Path, seeds: list, stored: dict, doc: Path, cmdline: str) -> bool:
+def report(out: Path, seeds: list, stored: dict, doc: Path, cmdline: str, note: str = "") -> bool:
     rows = []
     all_pass = True
     for name, path in examples().items():
@@ -168,6 +168,7 @@ def report(out: Path, seeds: list, stored: dict, doc: Path, cmdline: str) -> boo
         cmdline,
         "```",
         "",
+        *([note, ""] if note else []),
         "| example | budget | expected | reached per seed | mean | verdict | note |",
         "|---|---|---|---|---|---|---|",
         *rows,
@@ -191,6 +192,7 @@ def main() -> int:
     p.add_argument("--report", action="store_true", help="only write the table")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     p.add_argument("--doc", type=Path, default=DOC)
+    p.add_argument("--note", default="", help="a paragraph put above the table (how the runs were made)")
     args = p.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     stored = dict(item.split("=", 1) for item in args.stored)
@@ -222,7 +224,7 @@ def main() -> int:
                  log=lambda n, s: run_dir(args.out, n, s) / "train.log")
     cmdline = "python benchmarks/tuned_examples.py " + " ".join(
         a if " " not in a else repr(a) for a in sys.argv[1:])
-    ok = report(args.out, seeds, stored, args.doc, cmdline.strip())
+    ok = report(args.out, seeds, stored, args.doc, cmdline.strip(), args.note)
     return 0 if ok else 1
 
 
