@@ -222,8 +222,13 @@ def main() -> int:
             run_dir(args.out, name, s).mkdir(parents=True, exist_ok=True)
         run_pool(todo, args.jobs, lambda n, s: command(n, s, args.out),
                  log=lambda n, s: run_dir(args.out, n, s) / "train.log")
-    cmdline = "python benchmarks/tuned_examples.py " + " ".join(
-        a if " " not in a else repr(a) for a in sys.argv[1:])
+    argv, skip = [], False
+    for a in sys.argv[1:]:  # the note is shown as itself, not inside the command
+        if skip or a == "--note":
+            skip = a == "--note"
+            continue
+        argv.append(a if " " not in a else repr(a))
+    cmdline = "python benchmarks/tuned_examples.py " + " ".join(argv) + (" --note ..." if args.note else "")
     ok = report(args.out, seeds, stored, args.doc, cmdline.strip(), args.note)
     return 0 if ok else 1
 
