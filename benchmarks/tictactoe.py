@@ -32,8 +32,11 @@ OUT = ROOT / "benchmarks" / "out" / "tictactoe"
 DATA = ROOT / "docs" / "data" / "tictactoe"
 
 
+RUNS = OUT / "runs"
+
+
 def run_dir(seed: int) -> Path:
-    return OUT / "runs" / f"league_seed{seed}"
+    return RUNS / f"league_seed{seed}"
 
 
 def train_cmd(_name: str, seed: int) -> list:
@@ -122,7 +125,13 @@ def main() -> int:
     p.add_argument("--train", action="store_true")
     p.add_argument("--evaluate", action="store_true")
     p.add_argument("--games", type=int, default=200, help="games per opponent and seat")
+    p.add_argument("--runs", type=Path, default=None,
+                   help="--evaluate runs made elsewhere: a folder of league_seed<k> run directories")
+    p.add_argument("--data", type=Path, default=None, help="where --evaluate writes (default docs/data/tictactoe)")
     args = p.parse_args()
+    global RUNS, DATA
+    RUNS = args.runs or RUNS
+    DATA = args.data or DATA
     seeds = [int(s) for s in args.seeds.split(",")]
     if args.train:
         OUT.mkdir(parents=True, exist_ok=True)
