@@ -373,9 +373,12 @@ def _check_numbers(exp: ExperimentConfig) -> None:
         if exp.tune is not None:
             raise ConfigError("league", "a league run cannot be a Tune search yet (its state lives "
                                         "beside the train CLI's checkpoints); drop the tune block or the league")
-        if exp.expected.team_return is not None or exp.stop.team_return is not None:
-            raise ConfigError("expected.team_return", "a league game is two-sided: the sum over both "
-                                                      "sides means nothing; use expected.exploitability")
+        for key, v in (("expected.team_return", exp.expected.team_return),
+                       ("stop.team_return", exp.stop.team_return)):
+            if v is not None:
+                raise ConfigError(key, "a league game is two-sided: the sum over both sides means nothing; "
+                                       "use expected.win_rate or expected.exploitability (and stop by env "
+                                       "steps, iterations or time)")
 
 
 def _check_search_space(exp: ExperimentConfig) -> None:
