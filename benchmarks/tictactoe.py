@@ -130,8 +130,8 @@ def main() -> int:
     p.add_argument("--data", type=Path, default=None, help="where --evaluate writes (default docs/data/tictactoe)")
     args = p.parse_args()
     global RUNS, DATA
-    RUNS = args.runs or RUNS
-    DATA = args.data or DATA
+    RUNS = (args.runs or RUNS).resolve()
+    DATA = (args.data or DATA).resolve()
     seeds = [int(s) for s in args.seeds.split(",")]
     if args.train:
         OUT.mkdir(parents=True, exist_ok=True)
