@@ -21,6 +21,7 @@ from rllib_marl.envs.games import (
     climbing_game,
     iterated_prisoners_dilemma,
     penalty_game,
+    rock_paper_scissors,
     target_sum_game,
     two_step_game,
 )
@@ -53,6 +54,7 @@ def rollout(env, seed=0, policy=None, max_steps=1000):
         two_step_game,
         lambda: climbing_game(rounds=5),
         target_sum_game,
+        rock_paper_scissors,
     ],
 )
 def test_games_pass_pettingzoo_parallel_api_test(factory):
