@@ -239,6 +239,9 @@ def main() -> int:
     p.add_argument("--child", default="", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
+        from rllib_marl.train import pin_hash_seed
+
+        pin_hash_seed(sys.argv)  # trains in this process: same results run to run
         variant, seed, csv_path = args.child.split(",", 2)
         rps_child(variant, int(seed), Path(csv_path), args.set)
         return 0

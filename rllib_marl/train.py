@@ -569,7 +569,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 HASH_SEED = "0"
 
 
-def _pin_hash_seed() -> None:
+def pin_hash_seed(argv: Optional[List[str]] = None) -> None:
     """Restarts this process with ``PYTHONHASHSEED=0`` unless it already runs with it.
 
     Some of RLlib's per-agent and per-module iteration follows Python's string
@@ -577,14 +577,17 @@ def _pin_hash_seed() -> None:
     runs from the second iteration on. With the hash seed pinned (the driver, and
     the local Ray it starts, whose workers inherit the environment), the same
     config and seed give the same progress.csv on CPU.
+
+    ``argv``: what to run again (default: this CLI with its arguments); scripts
+    that train in-process (benchmarks) pass ``sys.argv``.
     """
     if os.environ.get("PYTHONHASHSEED") == HASH_SEED:
         return
     os.environ["PYTHONHASHSEED"] = HASH_SEED
     sys.stdout.flush()
-    os.execv(sys.executable, [sys.executable, "-m", "rllib_marl.train", *sys.argv[1:]])
+    os.execv(sys.executable, [sys.executable, *(argv or ["-m", "rllib_marl.train", *sys.argv[1:]])])
 
 
 if __name__ == "__main__":
-    _pin_hash_seed()
+    pin_hash_seed()
     sys.exit(main())
