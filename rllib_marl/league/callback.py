@@ -57,7 +57,6 @@ def game_outcome(episode, seats: Dict[str, int]):
     episode, or None when returns are missing. Score 1 / 0.5 / 0."""
     side = [0.0, 0.0]
     modules: List[Optional[str]] = [None, None]
-    seen = 0
     for aid, sa_ep in episode.agent_episodes.items():
         if len(sa_ep) == 0 or aid not in seats:
             continue
@@ -67,7 +66,6 @@ def game_outcome(episode, seats: Dict[str, int]):
         s = seats[aid]
         side[s] += float(info[ENV_RETURN_INFO])
         modules[s] = episode.module_for(aid)
-        seen += 1
     if modules[0] is None or modules[1] is None:
         return None
     score = 1.0 if side[0] > side[1] else 0.0 if side[0] < side[1] else 0.5
