@@ -340,12 +340,8 @@ def _check_numbers(exp: ExperimentConfig) -> None:
     if all(getattr(exp.stop, f.name) is None for f in dataclasses.fields(StopConfig)):
         raise ConfigError("stop", "set at least one of env_steps, iterations, time_s, team_return")
     if exp.env.teams == "by_prefix":
-        for key, v in (("stop.team_return", exp.stop.team_return),
-                       ("expected.team_return", exp.expected.team_return)):
-            if v is not None:
-                raise ConfigError(key, "with env.teams: by_prefix there is no overall team return "
-                                       "(a sum over opponents means nothing); use expected.team_returns "
-                                       "with one entry per team")
+        _refuse_team_return(exp, "with env.teams: by_prefix there is no overall team return (a sum over "
+                                 "opponents means nothing); use expected.team_returns with one entry per team")
     elif exp.expected.team_returns:
         raise ConfigError("expected.team_returns", "needs env.teams: by_prefix (one return per team); "
                                                    "with one team use expected.team_return")
@@ -373,12 +369,18 @@ def _check_numbers(exp: ExperimentConfig) -> None:
         if exp.tune is not None:
             raise ConfigError("league", "a league run cannot be a Tune search yet (its state lives "
                                         "beside the train CLI's checkpoints); drop the tune block or the league")
-        for key, v in (("expected.team_return", exp.expected.team_return),
-                       ("stop.team_return", exp.stop.team_return)):
-            if v is not None:
-                raise ConfigError(key, "a league game is two-sided: the sum over both sides means nothing; "
-                                       "use expected.win_rate or expected.exploitability (and stop by env "
-                                       "steps, iterations or time)")
+        _refuse_team_return(exp, "a league game is two-sided: the sum over both sides means nothing; use "
+                                 "expected.win_rate or expected.exploitability (and stop by env steps, "
+                                 "iterations or time)")
+
+
+def _refuse_team_return(exp: ExperimentConfig, why: str) -> None:
+    """Games with no overall team return: ``stop.team_return`` and
+    ``expected.team_return`` are refused, naming the key that is set."""
+    for key, v in (("stop.team_return", exp.stop.team_return),
+                   ("expected.team_return", exp.expected.team_return)):
+        if v is not None:
+            raise ConfigError(key, why)
 
 
 def _check_search_space(exp: ExperimentConfig) -> None:

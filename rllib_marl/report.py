@@ -223,24 +223,17 @@ def plot_curve(rows: List[Dict[str, Any]], path: Path, title: str, convention: s
         for k in league:
             ax.plot(xs, [r.get(k, float("nan")) for r in rows], lw=1.8,
                     label=k[7:].replace("return/", "return ").replace("win/", "win rate "))
-        ax.set_xlabel("env steps")
         ax.set_ylabel("per iteration")
-        ax.set_title(title)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        return
-    if teams:  # competitive / mixed: one line per team
-        for k in teams:
-            ax.plot(xs, [r.get(k, float("nan")) for r in rows], lw=2.2, label=f"{k[12:]} ({convention})")
     else:
-        ax.plot(xs, [r["team_return"] for r in rows], lw=2.2, label=f"team ({convention})")
-    for k in sorted({k for r in rows for k in r if k.startswith("return/")}):
-        ax.plot(xs, [r.get(k, float("nan")) for r in rows], lw=1, alpha=0.8, label=k[7:])
+        if teams:  # competitive / mixed: one line per team
+            for k in teams:
+                ax.plot(xs, [r.get(k, float("nan")) for r in rows], lw=2.2, label=f"{k[12:]} ({convention})")
+        else:
+            ax.plot(xs, [r["team_return"] for r in rows], lw=2.2, label=f"team ({convention})")
+        for k in sorted({k for r in rows for k in r if k.startswith("return/")}):
+            ax.plot(xs, [r.get(k, float("nan")) for r in rows], lw=1, alpha=0.8, label=k[7:])
+        ax.set_ylabel("episode return (env rewards)")
     ax.set_xlabel("env steps")
-    ax.set_ylabel("episode return (env rewards)")
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
