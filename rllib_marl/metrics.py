@@ -37,6 +37,14 @@ ENV_METRICS = "env_metrics_mean"  # the env's own episode metrics (envs/env_metr
 EVAL_ENV_METRICS = "eval_env_metrics_mean"
 
 
+def smoothing_window(config) -> int:
+    """Per-runner window of an episode metric, so that the merged mean over all
+    env runners covers RLlib's ``metrics_num_episodes_for_smoothing`` episodes."""
+    n_runners = getattr(config, "num_env_runners", 0) or 1
+    smooth = getattr(config, "metrics_num_episodes_for_smoothing", 100)
+    return max(1, int(math.ceil(smooth / n_runners)))
+
+
 class MarlMetricsCallback(RLlibCallback):
     """Logs team / per-agent env returns per episode; lifts them to the top level."""
 
@@ -66,9 +74,7 @@ class MarlMetricsCallback(RLlibCallback):
             return
         cfg = getattr(env_runner, "config", None)
         mean = self._convention(cfg) == "mean"
-        n_runners = getattr(cfg, "num_env_runners", 0) or 1
-        smooth = getattr(cfg, "metrics_num_episodes_for_smoothing", 100)
-        win = max(1, int(math.ceil(smooth / n_runners)))
+        win = smoothing_window(cfg)
         if self._teams(cfg) == "by_prefix":
             teams: Dict[str, list] = {}
             for aid, r in returns.items():

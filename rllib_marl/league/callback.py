@@ -14,11 +14,12 @@ How a league run goes (``league:`` block of an experiment, see ``League``):
   configured (``evaluation.interval > 0``), else from the training episodes.
 * A snapshot is a frozen copy of a learner: added to the learners (never trained:
   it is not in ``policies_to_train``) and installed on every env runner by
-  :func:`install_frozen_module` — built inference-only, in eval mode, with the
-  source's weights loaded — before the mapping that uses it is pushed, in one
-  call per runner. (``Algorithm.add_module`` alone syncs weights to the runners
-  before a caller could copy the source's in, so a runner could play a rollout
-  against random weights.)
+  :func:`push_league` — built inference-only, in eval mode, with the
+  source's weights loaded — before the mapping that uses it is set; a runner
+  that lacks any earlier snapshot (restarted by Ray) gets those too.
+  (``Algorithm.add_module`` alone syncs weights to the runners before a caller
+  could copy the source's in, so a runner could play a rollout against random
+  weights.)
 * The league state travels with checkpoints (``league.json`` beside them, see
   ``rllib_marl.train``); :func:`restore_league` re-adds the snapshot modules
   before the weights are restored.
@@ -37,6 +38,7 @@ from rllib_marl.envs.adapter import ENV_RETURN_INFO
 from rllib_marl.league.exploitability import exploitability
 from rllib_marl.league.league import League
 from rllib_marl.league.mapping import LeagueMapping
+from rllib_marl.metrics import smoothing_window
 
 LEAGUE_KEY = "marl_league"  # under result["env_runners"] (games) and top-level result
 OUTCOMES = ("win", "draw", "loss")  # from the first-named module's side
@@ -53,8 +55,9 @@ def _mapping(config) -> Optional[LeagueMapping]:
 
 
 def game_outcome(episode, seats: Dict[str, int]):
-    """``(module of seat 0, module of seat 1, score of seat 0)`` of a finished
-    episode, or None when returns are missing. Score 1 / 0.5 / 0."""
+    """``(module of seat 0, module of seat 1, score of seat 0, (return of seat 0,
+    return of seat 1))`` of a finished episode, or None when returns are
+    missing. Score 1 / 0.5 / 0; returns in the env's own rewards."""
     side = [0.0, 0.0]
     modules: List[Optional[str]] = [None, None]
     for aid, sa_ep in episode.agent_episodes.items():
@@ -69,35 +72,31 @@ def game_outcome(episode, seats: Dict[str, int]):
     if modules[0] is None or modules[1] is None:
         return None
     score = 1.0 if side[0] > side[1] else 0.0 if side[0] < side[1] else 0.5
-    return modules[0], modules[1], score
+    return modules[0], modules[1], score, (side[0], side[1])
 
 
-def _seat_return(episode, seats: Dict[str, int], module: str) -> float:
-    total = 0.0
-    for aid, sa_ep in episode.agent_episodes.items():
-        if aid in seats and len(sa_ep) and episode.module_for(aid) == module:
-            total += float(sa_ep.get_infos(-1).get(ENV_RETURN_INFO, 0.0))
-    return total
-
-
-def install_frozen_module(env_runner, module_id: str, spec, weights, mapping, trained: List[str]) -> bool:
-    """On one env runner: adds ``module_id`` (built inference-only, eval mode,
-    ``weights`` loaded), then switches to ``mapping``. Idempotent."""
+def install_frozen_modules(env_runner, names: List[str], weights: Dict[str, Any], spec, mapping,
+                           trained: List[str]) -> bool:
+    """On one env runner: adds each snapshot in ``weights`` that it lacks (built
+    inference-only, on the runner's device, the given weights loaded), puts every
+    snapshot in ``names`` in eval mode (also those RLlib's restore rebuilt), then
+    switches to ``mapping``."""
     import torch
 
-    if module_id not in env_runner.module:
-        spec = copy.deepcopy(spec)
-        spec.inference_only = True
-        module = spec.build()
-        ref = next(iter(env_runner.module.values()), None)
-        params = list(ref.parameters()) if isinstance(ref, torch.nn.Module) else []
-        if params and isinstance(module, torch.nn.Module):
-            module.to(params[0].device)
-        env_runner.module.add_module(module_id=module_id, module=module)
-    if isinstance(env_runner.module[module_id], torch.nn.Module):
-        env_runner.module[module_id].eval()  # also when RLlib's restore added it
-    if weights is not None:
-        env_runner.module[module_id].set_state(weights)
+    ref = next(iter(env_runner.module.values()), None)
+    params = list(ref.parameters()) if isinstance(ref, torch.nn.Module) else []
+    for module_id, w in weights.items():
+        if module_id not in env_runner.module:
+            sub = copy.deepcopy(spec)
+            sub.inference_only = True
+            module = sub.build()
+            if params and isinstance(module, torch.nn.Module):
+                module.to(params[0].device)
+            env_runner.module.add_module(module_id=module_id, module=module)
+        env_runner.module[module_id].set_state(w)
+    for module_id in names:
+        if isinstance(env_runner.module[module_id], torch.nn.Module):
+            env_runner.module[module_id].eval()
     set_runner_mapping(env_runner, mapping, trained)
     return True
 
@@ -130,34 +129,50 @@ def _set_driver_config(algorithm, mapping, trained) -> None:
         ev.freeze()
 
 
-def push_mapping(algorithm, league: League, seats: Dict[str, int]) -> None:
-    """Sends the league's current mapping to the driver config and every runner."""
+def push_league(algorithm, league: League, seats: Dict[str, int], groups=None,
+                remote_ids: Optional[List[int]] = None) -> None:
+    """Brings the driver's config and every env runner (or ``remote_ids`` of
+    ``groups``) to the league as it is: first each runner says which snapshots it
+    lacks (a runner Ray restarted between two calls comes back with the modules
+    it was first built with), those are installed with the learners' frozen
+    weights, and only then is the new mapping set, so no runner is ever handed a
+    mapping to a module it does not hold."""
     mapping = LeagueMapping(league.get_state(), seats)
-    _set_driver_config(algorithm, mapping, league.learners)
-    for group in _runner_groups(algorithm):
-        group.foreach_env_runner(lambda er, m=mapping, t=league.learners: set_runner_mapping(er, m, t))
+    trained = list(league.learners)
+    names = list(league.snapshots)
+    spec = algorithm.config.rl_module_spec.rl_module_specs[league.learners[0]]
+    _set_driver_config(algorithm, mapping, trained)
+    weights: Dict[str, Any] = {}
+    for group in groups or _runner_groups(algorithm):
+        lacking = group.foreach_env_runner(
+            lambda er, names=names: (er.worker_index or 0, [n for n in names if n not in er.module]),
+            local_env_runner=remote_ids is None, remote_worker_ids=remote_ids)
+        for idx, missing in lacking:
+            for n in missing:
+                if n not in weights:
+                    weights[n] = _inference_weights(algorithm, n)
+            def install(er, w={n: weights[n] for n in missing}):
+                return install_frozen_modules(er, names, w, spec, mapping, trained)
+
+            if idx == 0:  # the local runner, in this process
+                install(group.local_env_runner)
+            else:
+                group.foreach_env_runner(install, local_env_runner=False, remote_worker_ids=[idx])
 
 
 def add_frozen_module(algorithm, league: League, seats, name: str, source: Optional[str]) -> None:
-    """Adds snapshot ``name`` to the learners and every env runner, with ``source``'s
-    weights (None: leave the weights to a checkpoint restore that follows)."""
+    """Adds snapshot ``name`` to the learners with ``source``'s weights (None:
+    leave them to a checkpoint restore that follows)."""
     lg = algorithm.learner_group
-    spec = copy.deepcopy(algorithm.config.rl_module_spec.rl_module_specs[league.learners[0]])
-    mapping = LeagueMapping(league.get_state(), seats)
     if name not in algorithm.config.policies:
+        spec = copy.deepcopy(algorithm.config.rl_module_spec.rl_module_specs[league.learners[0]])
         algorithm.add_module(
             name, spec, add_to_learners=True, add_to_env_runners=False, add_to_eval_env_runners=False,
-            new_agent_to_module_mapping_fn=mapping, new_should_module_be_updated=list(league.learners),
+            new_agent_to_module_mapping_fn=LeagueMapping(league.get_state(), seats),
+            new_should_module_be_updated=list(league.learners),
         )
-    weights = None
     if source is not None:
         lg.set_weights({name: lg.get_weights([source])[source]})
-        weights = _inference_weights(algorithm, name)
-    _set_driver_config(algorithm, mapping, league.learners)
-    for group in _runner_groups(algorithm):
-        group.foreach_env_runner(
-            lambda er, n=name, s=spec, w=weights, m=mapping, t=league.learners:
-            install_frozen_module(er, n, s, w, m, t))
 
 
 def _inference_weights(algorithm, module_id: str):
@@ -176,7 +191,7 @@ def restore_league(algorithm, state: dict) -> League:
     seats = _mapping(algorithm.config).seats
     for name in league.snapshots:
         add_frozen_module(algorithm, league, seats, name, None)
-    push_mapping(algorithm, league, seats)
+    push_league(algorithm, league, seats)
     return league
 
 
@@ -192,15 +207,12 @@ class LeagueCallback(RLlibCallback):
         game = game_outcome(episode, mapping.seats)
         if game is None:
             return
-        a, b, score = game
+        a, b, score, seat_returns = game
         # Each module's return in this game (its seat's env rewards), and the
         # learners' results whoever they played (self-play included).
-        n_runners = getattr(env_runner.config, "num_env_runners", 0) or 1
-        win = max(1, int(math.ceil(getattr(env_runner.config, "metrics_num_episodes_for_smoothing", 100)
-                                   / n_runners)))
-        for module, s in ((a, score), (b, 1.0 - score)):
-            metrics_logger.log_value((LEAGUE_KEY, "return", module), _seat_return(episode, mapping.seats, module),
-                                     window=win)
+        win = smoothing_window(env_runner.config)
+        for module, s, ret in ((a, score, seat_returns[0]), (b, 1.0 - score, seat_returns[1])):
+            metrics_logger.log_value((LEAGUE_KEY, "return", module), ret, window=win)
             if "@" not in module:
                 out = OUTCOMES[0] if s == 1.0 else OUTCOMES[1] if s == 0.5 else OUTCOMES[2]
                 metrics_logger.log_value((LEAGUE_KEY, "results", module, out), 1, reduce="sum")
@@ -229,19 +241,10 @@ class LeagueCallback(RLlibCallback):
         if league is None or mapping is None:
             return
         # A restarted runner may come back with the modules and mapping it was
-        # first built with: every snapshot is installed again (idempotent; the
-        # weights are the learners' frozen copies) and the current mapping pushed.
-        m = LeagueMapping(league.get_state(), mapping.seats)
-        spec = algorithm.config.rl_module_spec.rl_module_specs[league.learners[0]]
-        snaps = {name: _inference_weights(algorithm, name) for name in league.snapshots}
-
-        def reinstall(er, m=m, spec=spec, snaps=snaps, trained=list(league.learners)):
-            for name, w in snaps.items():
-                install_frozen_module(er, name, spec, w, m, trained)
-            return set_runner_mapping(er, m, trained)
-
-        env_runner_group.foreach_env_runner(reinstall, remote_worker_ids=list(env_runner_indices),
-                                            local_env_runner=False)
+        # first built with: the missing snapshots are installed again (the
+        # learners' frozen weights) and the current mapping set.
+        push_league(algorithm, league, mapping.seats, groups=[env_runner_group],
+                    remote_ids=list(env_runner_indices))
 
     def on_train_result(self, *, algorithm, result: Dict[str, Any], **kwargs):
         league = league_of(algorithm)
@@ -263,15 +266,16 @@ class LeagueCallback(RLlibCallback):
                     for _ in range(int(round(n)) if math.isfinite(n) else 0):
                         league.record(a, b, score)
                         played += 1
-        version = league.version
+        snapshots_taken = False
         for learner in list(league.learners):
             if league.snapshot_due(learner, it):
                 name, reset = league.add_snapshot(learner, it)
                 add_frozen_module(algorithm, league, mapping.seats, name, learner)
                 if reset:
                     self._reset(algorithm, learner)
-        if league.version != version:
-            push_mapping(algorithm, league, mapping.seats)
+                snapshots_taken = True
+        if snapshots_taken:
+            push_league(algorithm, league, mapping.seats)
         result[LEAGUE_KEY] = league_metrics(league, algorithm, played, use_eval)
         er = (result.get("env_runners") or {}).get(LEAGUE_KEY) or {}
         for module, r in sorted((er.get("return") or {}).items()):
