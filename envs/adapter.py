@@ -267,6 +267,11 @@ class _PettingZooAdapter(MultiAgentEnv):
     def render(self):
         return self.env.render()
 
+    @property
+    def env_returns(self) -> Dict[str, float]:
+        """Each agent's return so far in this episode, in the env's own rewards."""
+        return dict(getattr(self, "_env_returns", {}))
+
     def close(self):
         self.env.close()
 

@@ -14,7 +14,7 @@ sum over opponents means nothing.
 from __future__ import annotations
 
 import math
-from typing import Any, Dict
+from typing import Any, Dict, Tuple
 
 from ray.rllib.callbacks.callbacks import RLlibCallback
 
@@ -45,6 +45,21 @@ def smoothing_window(config) -> int:
     return max(1, int(math.ceil(smooth / n_runners)))
 
 
+def episode_returns(episode) -> Tuple[Dict[str, float], Dict[str, float]]:
+    """``({agent: env return}, {env metric: value})`` of a finished episode, in
+    the env's own rewards (before shaping), from the agents' final infos."""
+    returns: Dict[str, float] = {}
+    measured: Dict[str, float] = {}
+    for aid, sa_ep in episode.agent_episodes.items():
+        if len(sa_ep) == 0:
+            continue
+        info = sa_ep.get_infos(-1)
+        if ENV_RETURN_INFO in info:
+            returns[str(aid)] = float(info[ENV_RETURN_INFO])
+        measured = measured or info.get(ENV_METRICS_INFO) or {}
+    return returns, dict(measured)
+
+
 class MarlMetricsCallback(RLlibCallback):
     """Logs team / per-agent env returns per episode; lifts them to the top level."""
 
@@ -61,15 +76,7 @@ class MarlMetricsCallback(RLlibCallback):
     def on_episode_end(self, *, episode, env_runner=None, metrics_logger=None, **kwargs):
         if metrics_logger is None:
             return
-        returns: Dict[str, float] = {}
-        measured: Dict[str, float] = {}
-        for aid, sa_ep in episode.agent_episodes.items():
-            if len(sa_ep) == 0:
-                continue
-            info = sa_ep.get_infos(-1)
-            if ENV_RETURN_INFO in info:
-                returns[str(aid)] = float(info[ENV_RETURN_INFO])
-            measured = measured or info.get(ENV_METRICS_INFO) or {}
+        returns, measured = episode_returns(episode)
         if not returns:
             return
         cfg = getattr(env_runner, "config", None)
