@@ -42,43 +42,26 @@ from rllib_marl.envs.spec import (
     EnvConfig,
 )
 
-OBS = "obs"
-STATE = "state"
-AGENT_ID = "agent_id"
-ACTION_MASK = "action_mask"
+from rllib_marl.envs.observations import (  # noqa: F401  (re-exported names)
+    ACTION_MASK,
+    AGENT_ID,
+    OBS,
+    STATE,
+    ObservationSpaceError,
+    float_space,
+    split_obs_space,
+    split_observation,
+)
 # Key in an agent's final ``infos`` entry: its return over the episode in the
 # env's own rewards (before any reward shaping).
 ENV_RETURN_INFO = "env_return"
 
 
-def _split_obs_space(space: gym.Space):
-    """Returns (observation part space, mask size or None)."""
-    if isinstance(space, spaces.Dict) and "observation" in space.spaces:
-        mask = space.spaces.get("action_mask")
-        n = None if mask is None else int(np.prod(mask.shape))
-        return space.spaces["observation"], n
-    return space, None
-
-
 def _float_space(space: gym.Space) -> spaces.Box:
-    if isinstance(space, spaces.Box):
-        low = np.broadcast_to(space.low, space.shape).astype(np.float32)
-        high = np.broadcast_to(space.high, space.shape).astype(np.float32)
-        return spaces.Box(low, high, space.shape, np.float32)
-    if isinstance(space, spaces.Discrete):
-        return spaces.Box(0.0, 1.0, (int(space.n),), np.float32)
-    raise EnvError(
-        f"env: observation space {space} is not supported (Box or Discrete); "
-        "flatten it with a SuperSuit wrapper such as flatten_v0"
-    )
-
-
-def _to_float(space: gym.Space, x) -> np.ndarray:
-    if isinstance(space, spaces.Discrete):
-        o = np.zeros(int(space.n), np.float32)
-        o[int(x) - int(space.start)] = 1.0
-        return o
-    return np.asarray(x, dtype=np.float32)
+    try:
+        return float_space(space)
+    except ObservationSpaceError as e:
+        raise EnvError(str(e)) from None
 
 
 #: ``global_state: auto`` never picks an env ``state()`` more than this many times
@@ -104,7 +87,7 @@ class _PettingZooAdapter(MultiAgentEnv):
         self._raw_obs_spaces = {}
         self._mask_sizes: Dict[str, Optional[int]] = {}
         for a in self.possible_agents:
-            part, mask_n = _split_obs_space(env.observation_space(a))
+            part, mask_n = split_obs_space(env.observation_space(a))
             self._raw_obs_spaces[a] = part
             self._mask_sizes[a] = mask_n
             if mask_n is None and cfg.action_mask_from_info:
@@ -211,12 +194,7 @@ class _PettingZooAdapter(MultiAgentEnv):
 
     def _split(self, agent: str, raw):
         """Returns (float obs, mask or None) of one raw PettingZoo observation."""
-        if isinstance(raw, dict) and "observation" in raw:
-            mask = raw.get("action_mask")
-            raw = raw["observation"]
-        else:
-            mask = None
-        return _to_float(self._raw_obs_spaces[agent], raw), mask
+        return split_observation(raw, self._raw_obs_spaces[agent])
 
     def _global_state(self, obs_f: Dict[str, np.ndarray]) -> np.ndarray:
         if self.global_state_mode == "env":

@@ -322,6 +322,9 @@ def eval_config(plan: EvalPlan, num_env_runners: int, num_envs: int, render: boo
     config.callbacks(callbacks_class=list(callbacks))
     config.evaluation(evaluation_interval=None)
     config.debugging(seed=plan.seed)
+    # As RLlib's evaluation runners: their envs are seeded with seed + 1,000,000, so
+    # evaluating with the run's seed replays the episodes of its own evaluations.
+    config.in_evaluation = True
     if render:
         env_cfg = dict(config.env_config)
         env_cfg["render_mode"] = "rgb_array"
@@ -543,7 +546,7 @@ def marl_eval_layout(plan: EvalPlan, records: List[Dict[str, Any]], convention: 
 # ----- rendering ------------------------------------------------------------------------
 
 
-def check_renderable(exp, path: str) -> None:
+def check_renderable(exp, path: str, what: str = "--render") -> None:
     """Refuses, before anything runs, an env without ``rgb_array`` frames or a
     format this machine cannot write."""
     from rllib_marl.config import resolved_env_config
@@ -551,28 +554,28 @@ def check_renderable(exp, path: str) -> None:
 
     suffix = Path(path).suffix.lower()
     if suffix not in (".gif", ".mp4"):
-        raise ConfigError("--render", f"{path}: the recording must end in .gif or .mp4")
+        raise ConfigError(what, f"{path}: the recording must end in .gif or .mp4")
     if suffix == ".mp4":
         try:
             import imageio_ffmpeg  # noqa: F401
         except ImportError:
-            raise ConfigError("--render", "writing .mp4 needs imageio and imageio-ffmpeg "
+            raise ConfigError(what, "writing .mp4 needs imageio and imageio-ffmpeg "
                                           "(pip install 'rllib_marl[render]' imageio-ffmpeg); .gif needs nothing") from None
     try:
         env = make_env(resolved_env_config(exp), render_mode="rgb_array")
     except Exception as e:  # noqa: BLE001 - the env's own refusal, reported as ours
-        raise ConfigError("--render", f"{exp.env.name} cannot render rgb_array frames ({e})") from None
+        raise ConfigError(what, f"{exp.env.name} cannot render rgb_array frames ({e})") from None
     try:
         env.reset(seed=0)
         frame = env.render()
     except Exception as e:  # noqa: BLE001
-        raise ConfigError("--render", f"{exp.env.name} cannot render rgb_array frames ({type(e).__name__}: {e})") from None
+        raise ConfigError(what, f"{exp.env.name} cannot render rgb_array frames ({type(e).__name__}: {e})") from None
     finally:
         env.close()
     import numpy as np
 
     if not (isinstance(frame, np.ndarray) and frame.ndim == 3 and frame.shape[-1] in (3, 4)):
-        raise ConfigError("--render", f"{exp.env.name} gives no rgb_array frame (render() returned "
+        raise ConfigError(what, f"{exp.env.name} gives no rgb_array frame (render() returned "
                                       f"{type(frame).__name__}); it cannot be recorded")
 
 
@@ -657,6 +660,20 @@ def write_frames(frames, path: Path, fps: int) -> None:
     with imageio.get_writer(str(path), fps=fps) as w:
         for f in frames:
             w.append_data(np.asarray(f))
+
+
+def render_during_training(algo, exp, mapping: Dict[str, str], path: Path, fps: int = 10) -> int:
+    """Records one greedy episode with the learners' current weights (``train
+    --render-every``); returns the number of frames."""
+    run_mapping = {a: LEAGUE_MAIN for a in mapping} if exp.league is not None else dict(mapping)
+    mids = sorted(set(run_mapping.values()))
+    src = Source("checkpoint", path.parent, path.parent, exp, run_mapping, mids)
+    modules = {m: algo.get_module(m) for m in mids}
+    plan = EvalPlan(src, None, {a: (src, m) for a, m in run_mapping.items()}, 1, False, exp.seed, 0, 1,
+                    modules=modules)
+    state = algo.learner_group.get_state(components=[f"learner/rl_module/{m}" for m in mids], inference_only=True)
+    weights = state["learner"]["rl_module"]
+    return render_episodes(plan, path, 1, fps, states=weights)
 
 
 # ----- main -----------------------------------------------------------------------------

@@ -66,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="join a running Ray cluster instead of starting a local one: 'auto' (the "
                         "cluster `ray start` began on this node, e.g. under `ray submit`) or HOST:PORT; "
                         "`ray job submit` needs nothing (it sets RAY_ADDRESS)")
+    p.add_argument("--render-every", type=int, default=0, metavar="K",
+                   help="every K iterations (and at the end), record one greedy episode to "
+                        "render/iter_N.gif in the run directory (the env must render rgb_array frames)")
     p.add_argument("--quiet", action="store_true", help="no per-iteration progress lines")
     p.add_argument("--verbose", action="store_true",
                    help="show Ray's and RLlib's log lines and warnings (default: they go to ray.log "
@@ -80,6 +83,7 @@ class Plan:
     out: Path
     resume_from: Optional[Path]
     address: Optional[str] = None  # a Ray cluster to join (--address)
+    render_every: int = 0  # iterations between recorded episodes (--render-every); 0: none
 
 
 def _latest_checkpoint(run_dir: Path) -> Optional[Path]:
@@ -154,7 +158,16 @@ def make_plan(args) -> Plan:
     if args.address and args.num_cpus is not None:
         raise ConfigError("--num-cpus", "sizes the embedded local Ray only; a cluster joined with --address "
                                         "has the CPUs its nodes were started with")
-    return Plan(exp, scale, out, resume_from, address=args.address)
+    render_every = getattr(args, "render_every", 0) or 0
+    if render_every < 0:
+        raise ConfigError("--render-every", "must be >= 0")
+    if render_every:
+        if args.tune:
+            raise ConfigError("--render-every", "records episodes of a single run, not of Tune trials")
+        from rllib_marl.evaluate import check_renderable
+
+        check_renderable(exp, "x.gif", what="--render-every")
+    return Plan(exp, scale, out, resume_from, address=args.address, render_every=render_every)
 
 
 LIBRARY_LOG = "ray.log"  # Ray's / RLlib's log lines and Python warnings, unless --verbose
@@ -338,6 +351,14 @@ def _save(algo, out: Path, tag: str, iteration: int, keep: int) -> Path:
     return path
 
 
+def _render(algo, exp: ExperimentConfig, mapping, out: Path, it: int) -> None:
+    from rllib_marl.evaluate import render_during_training
+
+    path = out / "render" / f"iter_{it:06d}.gif"
+    n = render_during_training(algo, exp, mapping, path)
+    print(f"recorded: {path} ({n} frames)", flush=True)
+
+
 def env_version(name: str) -> str:
     """``"mpe2 1.1.1"`` for an env import path; our games report rllib_marl's version."""
     from importlib import metadata
@@ -443,6 +464,8 @@ def run(plan: Plan, as_test: bool = False, quiet: bool = False, num_cpus: Option
             if interrupts.received:
                 reason = f"interrupted ({interrupts.received})"
                 break
+            if plan.render_every and (it % plan.render_every == 0 or reason is not None):
+                _render(algo, exp, mapping, out, it)
             if exp.checkpoint.interval and it % exp.checkpoint.interval == 0 and reason is None:
                 _save(algo, out, f"iter_{it:06d}", it, exp.checkpoint.keep)
         wall = time.time() - t0

@@ -1,0 +1,69 @@
+"""How a raw PettingZoo observation becomes an agent's ``Dict`` observation.
+
+Ray-free (numpy and gymnasium only): the RLlib adapter
+(``rllib_marl.envs.adapter``) and the exported-policy player
+(``rllib_marl.deploy``, onnxruntime only) build their inputs with the same code.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Tuple
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+OBS = "obs"
+STATE = "state"
+AGENT_ID = "agent_id"
+ACTION_MASK = "action_mask"
+
+
+class ObservationSpaceError(ValueError):
+    """An observation space the adapter cannot turn into a float vector or image."""
+
+
+def split_obs_space(space: gym.Space) -> Tuple[gym.Space, Optional[int]]:
+    """Returns (observation part space, mask size or None)."""
+    if isinstance(space, spaces.Dict) and "observation" in space.spaces:
+        mask = space.spaces.get("action_mask")
+        n = None if mask is None else int(np.prod(mask.shape))
+        return space.spaces["observation"], n
+    return space, None
+
+
+def float_space(space: gym.Space) -> spaces.Box:
+    if isinstance(space, spaces.Box):
+        low = np.broadcast_to(space.low, space.shape).astype(np.float32)
+        high = np.broadcast_to(space.high, space.shape).astype(np.float32)
+        return spaces.Box(low, high, space.shape, np.float32)
+    if isinstance(space, spaces.Discrete):
+        return spaces.Box(0.0, 1.0, (int(space.n),), np.float32)
+    raise ObservationSpaceError(
+        f"env: observation space {space} is not supported (Box or Discrete); "
+        "flatten it with a SuperSuit wrapper such as flatten_v0"
+    )
+
+
+def to_float(space: gym.Space, x) -> np.ndarray:
+    if isinstance(space, spaces.Discrete):
+        o = np.zeros(int(space.n), np.float32)
+        o[int(x) - int(space.start)] = 1.0
+        return o
+    return np.asarray(x, dtype=np.float32)
+
+
+def split_observation(raw: Any, part_space: gym.Space) -> Tuple[np.ndarray, Optional[Any]]:
+    """``(float observation, action mask or None)`` of one raw observation."""
+    if isinstance(raw, dict) and "observation" in raw:
+        mask = raw.get("action_mask")
+        raw = raw["observation"]
+    else:
+        mask = None
+    return to_float(part_space, raw), mask
+
+
+def agent_onehot(index: int, n: int) -> np.ndarray:
+    v = np.zeros(n, np.float32)
+    v[index] = 1.0
+    return v

@@ -1,0 +1,159 @@
+"""Play an exported team with onnxruntime alone (no Ray, no torch):
+``python -m rllib_marl.deploy EXPORT_DIR [--episodes N] [--seed S]``.
+
+``EXPORT_DIR`` is what ``python -m rllib_marl.evaluate RUN --export EXPORT_DIR``
+wrote (``layout.json`` and one ``.onnx`` file per module). In your own code::
+
+    from rllib_marl.deploy import ExportedTeam, make_env
+
+    team = ExportedTeam("export/")
+    env = make_env(team.layout)              # the PettingZoo env the team was trained on
+    obs, infos = env.reset(seed=0)
+    team.reset()
+    while env.agents:
+        obs, rewards, terms, truncs, infos = env.step(team.act(obs, infos))
+
+Needs numpy, pettingzoo and onnxruntime (``pip install 'rllib_marl[export]'``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+
+from rllib_marl.envs.observations import ACTION_MASK, AGENT_ID, OBS, agent_onehot, split_obs_space, split_observation
+
+LAYOUT = "layout.json"
+
+
+class ExportedTeam:
+    """The exported modules of a team, acting for every agent of a PettingZoo env."""
+
+    def __init__(self, export_dir, providers: Optional[List[str]] = None):
+        import onnxruntime as ort
+
+        self.dir = Path(export_dir)
+        self.layout = json.loads((self.dir / LAYOUT).read_text())
+        self.sessions = {
+            mid: ort.InferenceSession(str(self.dir / m["onnx"]), providers=providers or ["CPUExecutionProvider"])
+            for mid, m in self.layout["modules"].items()
+        }
+        self._raw_spaces: Dict[str, Any] = {}
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the recurrent states (call at the start of every episode)."""
+        self.states: Dict[str, Dict[str, np.ndarray]] = {}
+
+    def inputs(self, agent: str, raw_obs: Any, info: Optional[dict] = None, space=None) -> Dict[str, np.ndarray]:
+        """One agent's input arrays (no batch axis) from its raw PettingZoo observation."""
+        a = self.layout["agents"][agent]
+        m = self.layout["modules"][a["module"]]
+        part_space = self._raw_spaces.get(agent)
+        if part_space is None and space is not None:
+            part_space = self._raw_spaces[agent] = split_obs_space(space)[0]
+        obs, mask = split_observation(raw_obs, part_space)
+        out = {}
+        for spec in m["inputs"]:
+            name = spec["name"]
+            if name == OBS:
+                x = obs
+            elif name == AGENT_ID:
+                x = agent_onehot(a["index"], self.layout["num_agents"])
+            elif name == ACTION_MASK:
+                if mask is None:
+                    mask = (info or {}).get(ACTION_MASK)
+                x = np.ones(spec["shape"], np.float32) if mask is None else mask
+            else:
+                raise KeyError(f"layout input {name!r} is not built from an env observation")
+            out[name] = np.asarray(x, dtype=spec["dtype"]).reshape(spec["shape"])
+        return out
+
+    def act(self, observations: Dict[str, Any], infos: Optional[Dict[str, dict]] = None,
+            spaces: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+        """Greedy actions for the agents in ``observations`` (one batched run per module).
+
+        ``spaces``: each agent's raw observation space; needed once per agent when
+        an observation is Discrete (taken from :func:`make_env` envs automatically).
+        """
+        infos = infos or {}
+        by_module: Dict[str, List[str]] = {}
+        for agent in observations:
+            by_module.setdefault(self.layout["agents"][agent]["module"], []).append(agent)
+        actions = {}
+        for mid, agents in by_module.items():
+            m = self.layout["modules"][mid]
+            rows = [self.inputs(a, observations[a], infos.get(a), (spaces or {}).get(a)) for a in agents]
+            feed = {spec["name"]: np.stack([r[spec["name"]] for r in rows]) for spec in m["inputs"]}
+            for st in m["state"]:
+                feed[st["input"]] = np.stack([
+                    self.states.get(a, {}).get(st["input"], np.zeros(st["shape"], st["dtype"])) for a in agents])
+            outs = dict(zip(m["outputs"], self.sessions[mid].run(m["outputs"], feed)))
+            for j, a in enumerate(agents):
+                act = outs["actions"][j]
+                actions[a] = int(act) if m["action_space"]["type"] == "Discrete" else act
+                for st in m["state"]:
+                    self.states.setdefault(a, {})[st["input"]] = outs[st["output"]][j]
+        return actions
+
+
+def make_env(layout: Dict[str, Any], render_mode: Optional[str] = None):
+    """The raw PettingZoo env of an export (its wrappers applied)."""
+    from rllib_marl.envs.registry import make_pettingzoo
+    from rllib_marl.envs.spec import EnvConfig
+
+    env, _ = make_pettingzoo(EnvConfig.from_dict(layout["env"]), render_mode=render_mode)
+    return env
+
+
+def play_episode(team: ExportedTeam, env, seed: Optional[int] = None) -> Dict[str, float]:
+    """One episode of the env's own (unshaped) rewards, summed per agent."""
+    from pettingzoo import AECEnv
+
+    team.reset()
+    returns: Dict[str, float] = {a: 0.0 for a in env.possible_agents}
+    spaces = {a: env.observation_space(a) for a in env.possible_agents}
+    if isinstance(env, AECEnv):
+        env.reset(seed=seed)
+        for agent in env.agent_iter():
+            obs, reward, term, trunc, info = env.last()
+            returns[agent] += float(reward)
+            action = None if term or trunc else team.act({agent: obs}, {agent: info}, spaces)[agent]
+            env.step(action)
+        return returns
+    obs, infos = env.reset(seed=seed)
+    while env.agents:
+        obs, rewards, terms, truncs, infos = env.step(team.act(obs, infos, spaces))
+        for a, r in rewards.items():
+            returns[a] += float(r)
+    return returns
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m rllib_marl.deploy",
+                                description="Play an exported team with onnxruntime (no Ray, no torch).")
+    p.add_argument("export_dir")
+    p.add_argument("--episodes", type=int, default=5)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    if not (Path(args.export_dir) / LAYOUT).is_file():
+        print(f"deploy error: {args.export_dir} has no {LAYOUT}; write one with "
+              "python -m rllib_marl.evaluate RUN --export DIR", file=sys.stderr)
+        return 2
+    team = ExportedTeam(args.export_dir)
+    env = make_env(team.layout)
+    print(f"{team.layout['env']['name']}: {len(team.sessions)} module(s) for {len(team.layout['agents'])} agents")
+    for i in range(args.episodes):
+        r = play_episode(team, env, seed=args.seed + i)
+        print(f"episode {i}: total {sum(r.values()):.3f} | " + " ".join(f"{a} {v:.3f}" for a, v in sorted(r.items())))
+    env.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,187 @@
+"""Export a trained team's acting modules as ONNX and TorchScript.
+
+Each module that plays a seat becomes ``<module>.onnx`` and ``<module>.pt``: a
+graph from the agent's observation inputs (and recurrent state) to the greedy
+action the env runner would send to the env (masked, and unsquashed or clipped
+for Box actions as the run's config says), plus the next recurrent state.
+``layout.json`` says which agent uses which file, the inputs' names, shapes and
+dtypes, how each input is built from PettingZoo's raw observation, and the env
+to build; ``python -m rllib_marl.deploy DIR`` plays the team with onnxruntime
+alone (see :mod:`rllib_marl.deploy`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any, Dict, List
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from ray.rllib.core.columns import Columns
+
+from rllib_marl.envs.observations import STATE
+
+LAYOUT = "layout.json"
+LAYOUT_VERSION = 1
+ACTIONS = "actions"
+STATE_IN, STATE_OUT = "state_in_", "state_out_"
+
+
+def input_keys(module) -> List[str]:
+    """The observation keys an actor reads, in a fixed order (the global state is critics')."""
+    order = ["obs", "agent_id", "action_mask"]
+    keys = [k for k in module.observation_space.spaces if k != STATE]
+    return sorted(keys, key=lambda k: (order.index(k) if k in order else len(order), k))
+
+
+class GreedyActor(torch.nn.Module):
+    """``(obs inputs..., state inputs...) -> (actions, next states...)`` of one
+    RLModule, the way the env runner acts greedily (``_forward_inference``, the
+    deterministic action of its distribution, then the env's action bounds)."""
+
+    def __init__(self, module, keys: List[str], state_keys: List[str], postprocess: str):
+        super().__init__()
+        self.module = module
+        self.keys = keys
+        self.state_keys = state_keys
+        self.postprocess = postprocess
+        act = module.action_space
+        if isinstance(act, spaces.Box):
+            self.register_buffer("low", torch.as_tensor(np.broadcast_to(act.low, act.shape), dtype=torch.float32))
+            self.register_buffer("high", torch.as_tensor(np.broadcast_to(act.high, act.shape), dtype=torch.float32))
+
+    def forward(self, *inputs):
+        obs = dict(zip(self.keys, inputs[: len(self.keys)]))
+        batch: Dict[str, Any] = {Columns.OBS: obs}
+        stateful = bool(self.state_keys)
+        if stateful:  # one time step: a time axis of 1, as the env runner adds it
+            batch[Columns.OBS] = {k: v.unsqueeze(1) for k, v in obs.items()}
+            batch[Columns.STATE_IN] = dict(zip(self.state_keys, inputs[len(self.keys):]))
+        out = dict(self.module._forward_inference(batch))
+        state_out = out.pop(Columns.STATE_OUT, None) if stateful else None
+        if stateful:
+            out = {k: v.squeeze(1) if isinstance(v, torch.Tensor) and v.dim() > 1 else v for k, v in out.items()}
+        if Columns.ACTIONS in out:
+            actions = out[Columns.ACTIONS]
+        else:
+            dist = self.module.get_inference_action_dist_cls().from_logits(out[Columns.ACTION_DIST_INPUTS])
+            actions = dist.to_deterministic().sample()
+        if self.postprocess == "unsquash":
+            actions = self.low + (actions + 1.0) * (self.high - self.low) / 2.0
+            actions = torch.maximum(torch.minimum(actions, self.high), self.low)
+        elif self.postprocess == "clip":
+            actions = torch.maximum(torch.minimum(actions, self.high), self.low)
+        outputs = [actions]
+        if stateful:
+            outputs += [state_out[k] for k in self.state_keys]
+        return tuple(outputs)
+
+
+def _postprocess(module, config) -> str:
+    act = module.action_space
+    if not isinstance(act, spaces.Box):
+        return "none"
+    bounded = bool(np.all(np.isfinite(act.low)) and np.all(np.isfinite(act.high)))
+    if config.normalize_actions and bounded and np.issubdtype(act.dtype, np.floating):
+        return "unsquash"
+    return "clip" if config.clip_actions else "none"
+
+
+def _space_json(space) -> Dict[str, Any]:
+    if isinstance(space, spaces.Discrete):
+        return {"type": "Discrete", "n": int(space.n)}
+    return {"type": type(space).__name__, "shape": list(space.shape), "dtype": str(space.dtype),
+            "low": np.broadcast_to(space.low, space.shape).tolist(),
+            "high": np.broadcast_to(space.high, space.shape).tolist()}
+
+
+def actor_for(module, config) -> GreedyActor:
+    init = module.get_initial_state() if module.is_stateful() else {}
+    return GreedyActor(module, input_keys(module), sorted(init), _postprocess(module, config)).eval()
+
+
+def example_inputs(actor: GreedyActor, batch: int = 2) -> List[torch.Tensor]:
+    space = actor.module.observation_space
+    xs = [torch.zeros((batch, *space[k].shape), dtype=torch.as_tensor(np.zeros(0, space[k].dtype)).dtype)
+          for k in actor.keys]
+    init = actor.module.get_initial_state() if actor.state_keys else {}
+    xs += [torch.as_tensor(np.stack([np.asarray(init[k])] * batch)) for k in actor.state_keys]
+    return xs
+
+
+def export_module(module, config, path_stem: Path) -> Dict[str, Any]:
+    """Writes ``<stem>.onnx`` and ``<stem>.pt``; returns the module's layout entry."""
+    import warnings
+
+    actor = actor_for(module, config)
+    xs = example_inputs(actor)
+    in_names = list(actor.keys) + [STATE_IN + k for k in actor.state_keys]
+    out_names = [ACTIONS] + [STATE_OUT + k for k in actor.state_keys]
+    dyn = {n: {0: "batch"} for n in in_names + out_names}
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript-based exporter's deprecation notice
+        torch.onnx.export(actor, tuple(xs), str(path_stem) + ".onnx", input_names=in_names,
+                          output_names=out_names, dynamic_axes=dyn, dynamo=False, opset_version=17)
+        traced = torch.jit.trace(actor, tuple(xs), check_trace=False)
+    traced.save(str(path_stem) + ".pt")
+    space = module.observation_space
+    init = module.get_initial_state() if actor.state_keys else {}
+    return {
+        "onnx": path_stem.name + ".onnx",
+        "torchscript": path_stem.name + ".pt",
+        "class": f"{type(module).__module__}.{type(module).__name__}",
+        "inputs": [{"name": k, "shape": list(space[k].shape), "dtype": str(space[k].dtype)} for k in actor.keys],
+        "state": [{"input": STATE_IN + k, "output": STATE_OUT + k, "shape": list(np.shape(init[k])),
+                   "dtype": str(np.asarray(init[k]).dtype), "initial": "zeros"} for k in actor.state_keys],
+        "outputs": out_names,
+        "action_space": _space_json(module.action_space),
+        "action_postprocess": actor.postprocess,
+    }
+
+
+def export_team(plan, out_dir: Path) -> Path:
+    """Exports every module on ``plan.seats`` (an :class:`rllib_marl.evaluate.EvalPlan`)
+    to ``out_dir``; returns the path of ``layout.json``."""
+    from rllib_marl.config import resolved_env_config, validate
+    from rllib_marl.evaluate import eval_config, eval_module_id
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    config = eval_config(plan, 0, 1)
+    modules = {}
+    for eid, module in plan.modules.items():
+        modules[eid] = export_module(module, config, out_dir / eid)
+    env, _ = validate(plan.main.exp)
+    try:
+        agents = sorted(env.possible_agents)
+        api = env.api
+        mask_from_info = bool(plan.main.exp.env.action_mask_from_info)
+    finally:
+        env.close()
+    env_cfg = dataclasses.asdict(resolved_env_config(plan.main.exp))
+    layout = {
+        "version": LAYOUT_VERSION,
+        "checkpoint": str(plan.main.checkpoint),
+        "opponent": str(plan.opponent.checkpoint) if plan.opponent else None,
+        "algorithm": plan.main.exp.algorithm,
+        "env": env_cfg,
+        "api": api,
+        "agents": {a: {"module": eval_module_id(src, mid), "index": agents.index(a)}
+                   for a, (src, mid) in plan.seats.items()},
+        "num_agents": len(agents),
+        "inputs_from_env": {
+            "obs": "the agent's raw observation (its 'observation' entry when it is a dict) as float32; "
+                   "a Discrete observation becomes a one-hot vector",
+            "agent_id": "one-hot of the agent's index (agents sorted by name) over num_agents",
+            "action_mask": "1 = allowed: the raw observation's 'action_mask' entry"
+                           + (", else infos[agent]['action_mask']" if mask_from_info else ""),
+            "state_in_*": "the module's recurrent state: zeros at the start of an episode, then the "
+                          "state_out_* of the agent's previous step",
+        },
+        "modules": modules,
+    }
+    path = out_dir / LAYOUT
+    path.write_text(json.dumps(layout, indent=2))
+    return path
