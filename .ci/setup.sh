@@ -45,10 +45,11 @@ if ! "$VPY" -c "import torch" 2>/dev/null; then
 fi
 "$VPY" -c "import torch, sys; print('setup: torch', torch.__version__, 'cuda', torch.version.cuda)"
 # The same pinned versions as every node of a cluster (rllib_marl/cluster.py),
-# with the cluster extra: the multi-node test submits a job with `ray job submit`.
+# with the cluster extra (the multi-node test submits a job with `ray job submit`)
+# and the export extra (the tests check exported ONNX policies).
 constraints=$(mktemp)
 "$VPY" rllib_marl/cluster.py constraints > "$constraints"
-pip_q -c "$constraints" -e ".[test,cluster]"
+pip_q -c "$constraints" -e ".[test,cluster,export]"
 rm -f "$constraints"
 "$VPY" -c "import rllib_marl.envs, rllib_marl.policies" 
 touch "$STAMP"

@@ -396,13 +396,13 @@ def sample_episodes(plan: EvalPlan, verbose: bool = False) -> List[Dict[str, Any
 
 
 def t_quantile_975(dof: int) -> float:
-    """Student's t 0.975 quantile (Cornish-Fisher expansion around the normal's;
-    within 0.2% of the exact value for dof >= 3, exact table below that)."""
+    """Student's t 0.975 quantile: a table up to 10 degrees of freedom, then the
+    Cornish-Fisher expansion around the normal quantile (within 0.05% there)."""
     if dof <= 0:
         return math.nan
-    exact = {1: 12.706, 2: 4.303}
-    if dof in exact:
-        return exact[dof]
+    table = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228)
+    if dof <= len(table):
+        return table[dof - 1]
     z = 1.959964
     g1 = (z**3 + z) / 4
     g2 = (5 * z**5 + 16 * z**3 + 3 * z) / 96
