@@ -139,7 +139,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                                 description="Play an exported team with onnxruntime (no Ray, no torch).")
     p.add_argument("export_dir")
     p.add_argument("--episodes", type=int, default=5)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=1_000_000,
+                   help="seed of the first reset (default: that of evaluate's first episode with the run's seed 0)")
     args = p.parse_args(argv)
     if not (Path(args.export_dir) / LAYOUT).is_file():
         print(f"deploy error: {args.export_dir} has no {LAYOUT}; write one with "
@@ -149,7 +150,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     env = make_env(team.layout)
     print(f"{team.layout['env']['name']}: {len(team.sessions)} module(s) for {len(team.layout['agents'])} agents")
     for i in range(args.episodes):
-        r = play_episode(team, env, seed=args.seed + i)
+        # Seeded once, as evaluate's sub-envs: --seed 1000000 replays
+        # `evaluate RUN --num-envs-per-env-runner 1` (evaluation envs get seed + 1,000,000).
+        r = play_episode(team, env, seed=args.seed if i == 0 else None)
         print(f"episode {i}: total {sum(r.values()):.3f} | " + " ".join(f"{a} {v:.3f}" for a, v in sorted(r.items())))
     env.close()
     return 0

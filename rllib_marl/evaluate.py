@@ -230,6 +230,7 @@ class EvalPlan:
     num_envs: int
     convention: str = "sum"  # team return: sum or mean over a team's agents
     sides: Optional[Dict[str, List[str]]] = None  # two sides of a game, for win / draw / loss
+    sides_inferred: bool = False  # two agents, one team: sides only if the episodes are zero-sum
     modules: Dict[str, Any] = field(default_factory=dict)  # eval module id -> loaded RLModule
 
 
@@ -248,6 +249,9 @@ def _sides(plan: EvalPlan, agents: List[str]) -> Optional[Dict[str, List[str]]]:
         for a in agents:
             teams.setdefault(agent_prefix(a), []).append(a)
         return teams if len(teams) == 2 else None
+    if len(agents) == 2:  # e.g. a two-player board game trained without a league: see summarize
+        plan.sides_inferred = True
+        return {a: [a] for a in agents}
     return None
 
 
@@ -453,10 +457,16 @@ def summarize(plan: EvalPlan, records: List[Dict[str, Any]], convention: str) ->
         out["side_returns"] = {s: describe(v) for s, v in side_returns.items()}
         a, b = (side_returns[s] for s in names) if len(names) == 2 else ([], [])
         totals = [x + y for x, y in zip(a, b)]
-        if totals and max(totals) - min(totals) > 1e-6 * max(1.0, abs(totals[0])):
-            out["outcome_note"] = (f"no win / draw / loss: {names[0]}'s and {names[1]}'s returns do not sum to a "
-                                   "constant (the game is not zero-sum), so a higher return is not a win")
+        scale = max([1.0] + [abs(x) for x in a + b])
+        zero_sum = bool(totals) and all(abs(x) <= 1e-6 * scale for x in totals)
+        if not zero_sum and plan.sides_inferred:  # two cooperating agents: no sides after all
+            del out["side_returns"]
+        elif not zero_sum:
+            out["outcome_note"] = (f"no win / draw / loss: {names[0]}'s and {names[1]}'s returns do not sum to "
+                                   "zero (the game is not zero-sum), so a higher return is not a win")
         elif totals:
+            if plan.sides_inferred:  # a two-player zero-sum game: no team return
+                out.pop("team_return", None)
             wins = sum(x > y for x, y in zip(a, b))
             losses = sum(x < y for x, y in zip(a, b))
             n = len(a)
