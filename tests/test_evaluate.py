@@ -48,6 +48,10 @@ def runs(tmp_path_factory):
                        "--set", "stop.env_steps=2000", "--set", "training.learning_starts=500",
                        "--set", "evaluation.interval=0"),
         "tictactoe": _train(base / "tictactoe", "--config", str(ttt)),
+        "league": _train(base / "league", "--config", "tuned_examples/league/tictactoe.yaml",
+                         "--set", "stop.env_steps=1500", "--set", "training.train_batch_size=500",
+                         "--set", "training.minibatch_size=250", "--set", "league.snapshot_every=1",
+                         "--set", "league.main_exploiters=0", "--set", "league.league_exploiters=0"),
     }
 
 
@@ -105,6 +109,22 @@ def test_cross_play_mixes_modules_of_two_runs(runs, tmp_path):
     assert "side_returns" in res and set(res["side_returns"]) == {"checkpoint", "opponent"}
     # simple_spread is not zero-sum: no win / draw / loss is claimed.
     assert "outcome" not in res and "not zero-sum" in res["outcome_note"]
+
+
+def test_a_league_main_agent_plays_its_own_snapshot(runs, tmp_path):
+    from rllib_marl.evaluate import load_source
+
+    snapshots = [m for m in load_source(str(runs["league"]), "checkpoint").modules if m.startswith("main_0@")]
+    assert snapshots
+    out = tmp_path / "l.json"
+    _evaluate(runs["league"], "--play", f"player_2={snapshots[0]}", "--episodes", 40, "--explore", "--output", out)
+    res = json.loads(out.read_text())
+    assert res["seats"] == {"player_1": {"source": "checkpoint", "module": "main_0"},
+                            "player_2": {"source": "checkpoint", "module": snapshots[0]}}
+    o = res["outcome"]  # tic-tac-toe is zero-sum: win / draw / loss, no team return
+    assert o["sides"] == {"player_1": ["player_1"], "player_2": ["player_2"]}
+    assert o["win"] + o["draw"] + o["loss"] == pytest.approx(1.0) and o["episodes"] == 40
+    assert "team_return" not in res
 
 
 def test_render_writes_a_gif_with_one_frame_per_step(runs, tmp_path):
@@ -196,6 +216,19 @@ def test_onnx_export_acts_like_the_rl_module(runs, tmp_path, name):
             checked += 1
     assert checked >= N_OBS
     assert (masked >= N_OBS) == (name == "tictactoe")
+    # The TorchScript file is the same graph: same actions on the last agent's sequence.
+    import torch
+
+    ts = torch.jit.load(str(d / m["torchscript"]))
+    st = [torch.zeros((1, *s["shape"])) for s in m["state"]]
+    for t in range(len(obs["obs"])):
+        x = [torch.as_tensor(np.asarray(obs[k][t : t + 1], np.float32)) for k in keys]
+        with torch.no_grad():
+            outs = ts(*x, *st)
+        onnx_out = sess.run(m["outputs"], {**{k: v.numpy() for k, v in zip(keys, x)},
+                                            **{s["input"]: v.numpy() for s, v in zip(m["state"], st)}})
+        assert int(outs[0][0]) == int(onnx_out[0][0])
+        st = list(outs[1:])
 
 
 @pytest.mark.parametrize("name", ["mappo", "tictactoe"])
