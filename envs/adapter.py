@@ -48,7 +48,8 @@ from rllib_marl.envs.observations import (  # noqa: F401  (re-exported names)
     OBS,
     STATE,
     ObservationSpaceError,
-    float_space,
+    is_image,
+    model_space,
     split_obs_space,
     split_observation,
 )
@@ -57,9 +58,9 @@ from rllib_marl.envs.observations import (  # noqa: F401  (re-exported names)
 ENV_RETURN_INFO = "env_return"
 
 
-def _float_space(space: gym.Space) -> spaces.Box:
+def _model_space(space: gym.Space) -> spaces.Box:
     try:
-        return float_space(space)
+        return model_space(space)
     except ObservationSpaceError as e:
         raise EnvError(str(e)) from None
 
@@ -97,7 +98,8 @@ class _PettingZooAdapter(MultiAgentEnv):
                         "env.action_mask_from_info: action masks need Discrete actions"
                     )
                 self._mask_sizes[a] = int(act.n)
-        self._obs_spaces_f = {a: _float_space(s) for a, s in self._raw_obs_spaces.items()}
+        # Frames stay uint8 (scaled inside the model); the rest becomes float32.
+        self._obs_spaces_f = {a: _model_space(s) for a, s in self._raw_obs_spaces.items()}
 
         # Global state.
         has_state = callable(getattr(env, "state", None)) and getattr(
@@ -123,15 +125,26 @@ class _PettingZooAdapter(MultiAgentEnv):
                 f"env.global_state: {cfg.name} has no state(); use concat or auto"
             )
         self.global_state_mode = mode
+        self._state_image = None  # (H, W, channels per agent) when the concat state stacks frames
         if mode == "env":
-            self._state_space = _float_space(env.state_space)
+            self._state_space = _model_space(env.state_space)
             self._state_dim = int(np.prod(self._state_space.shape))
+            self._state_box = (self._state_space if is_image(self._state_space)
+                               else spaces.Box(-np.inf, np.inf, (self._state_dim,), np.float32))
         elif mode == "concat":
-            sizes = [int(np.prod(self._obs_spaces_f[a].shape)) for a in self.possible_agents]
-            self._concat_offsets = np.cumsum([0] + sizes)
-            self._state_dim = int(self._concat_offsets[-1])
-        if mode != "none":
-            self._state_box = spaces.Box(-np.inf, np.inf, (self._state_dim,), np.float32)
+            shapes = {self._obs_spaces_f[a].shape for a in self.possible_agents}
+            if all(is_image(self._obs_spaces_f[a]) for a in self.possible_agents) and len(shapes) == 1:
+                # Frames of every agent stacked along the channels: still a frame, still uint8.
+                shape = shapes.pop()
+                c = shape[2] if len(shape) == 3 else 1
+                self._state_image = (shape[0], shape[1], c)
+                self._state_box = spaces.Box(0, 255, (shape[0], shape[1], c * self._n), np.uint8)
+                self._state_dim = int(np.prod(self._state_box.shape))
+            else:
+                sizes = [int(np.prod(self._obs_spaces_f[a].shape)) for a in self.possible_agents]
+                self._concat_offsets = np.cumsum([0] + sizes)
+                self._state_dim = int(self._concat_offsets[-1])
+                self._state_box = spaces.Box(-np.inf, np.inf, (self._state_dim,), np.float32)
 
         # RLlib-facing spaces.
         self.observation_spaces = {}
@@ -198,7 +211,16 @@ class _PettingZooAdapter(MultiAgentEnv):
 
     def _global_state(self, obs_f: Dict[str, np.ndarray]) -> np.ndarray:
         if self.global_state_mode == "env":
+            if self._state_box.dtype == np.uint8:
+                return np.asarray(self.env.state(), dtype=np.uint8)
             return np.asarray(self.env.state(), dtype=np.float32).reshape(-1)
+        if self._state_image is not None:
+            h, w, c = self._state_image
+            s = np.zeros(self._state_box.shape, np.uint8)  # absent agents: black frames
+            for a, o in obs_f.items():
+                i = self.agent_index[a]
+                s[:, :, i * c:(i + 1) * c] = o.reshape(h, w, c)
+            return s
         s = np.zeros(self._state_dim, np.float32)
         off = self._concat_offsets
         for a, o in obs_f.items():

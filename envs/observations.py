@@ -45,6 +45,26 @@ def float_space(space: gym.Space) -> spaces.Box:
     )
 
 
+def is_image(space: gym.Space) -> bool:
+    """uint8 frames of rank 2 (H, W) or 3 (H, W, C), e.g. after SuperSuit's resize."""
+    return isinstance(space, spaces.Box) and space.dtype == np.uint8 and len(space.shape) in (2, 3)
+
+
+def model_space(space: gym.Space) -> spaces.Box:
+    """The space a module sees: frames stay uint8 (the model scales them),
+    everything else becomes float32 (Discrete as one-hot)."""
+    if is_image(space):
+        return spaces.Box(0, 255, space.shape, np.uint8)
+    return float_space(space)
+
+
+def to_model(space: gym.Space, x) -> np.ndarray:
+    """One raw observation in :func:`model_space`'s dtype and shape."""
+    if is_image(space):
+        return np.asarray(x, dtype=np.uint8)
+    return to_float(space, x)
+
+
 def to_float(space: gym.Space, x) -> np.ndarray:
     if isinstance(space, spaces.Discrete):
         o = np.zeros(int(space.n), np.float32)
@@ -54,13 +74,13 @@ def to_float(space: gym.Space, x) -> np.ndarray:
 
 
 def split_observation(raw: Any, part_space: gym.Space) -> Tuple[np.ndarray, Optional[Any]]:
-    """``(float observation, action mask or None)`` of one raw observation."""
+    """``(observation as the module sees it, action mask or None)`` of one raw observation."""
     if isinstance(raw, dict) and "observation" in raw:
         mask = raw.get("action_mask")
         raw = raw["observation"]
     else:
         mask = None
-    return to_float(part_space, raw), mask
+    return to_model(part_space, raw), mask
 
 
 def agent_onehot(index: int, n: int) -> np.ndarray:

@@ -31,11 +31,12 @@ def _games():
         "rps": games.rock_paper_scissors,
         "two_step": games.two_step_game,
         "target_sum": games.target_sum_game,
+        "quadrant": games.quadrant_game,
     }
 
 
 # Short names for our own games (Parallel only).
-BUILTIN_ENVS = ("ipd", "climbing", "penalty", "rps", "two_step", "target_sum")
+BUILTIN_ENVS = ("ipd", "climbing", "penalty", "rps", "two_step", "target_sum", "quadrant")
 
 
 def list_envs() -> Tuple[str, ...]:

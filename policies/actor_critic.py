@@ -30,7 +30,7 @@ from torch import nn
 
 from rllib_marl.envs.adapter import ACTION_MASK, AGENT_ID, OBS, STATE
 from rllib_marl.policies import defaults
-from rllib_marl.policies.nets import GRU, RunningMeanStd, mlp
+from rllib_marl.policies.nets import GRU, ObsEncoder, RunningMeanStd, cnn_spec, mlp
 
 CRITIC_INPUTS = ("state", "state+obs", "obs")
 # Logit given to masked actions: far below any real logit, finite in fp32.
@@ -64,17 +64,12 @@ class ActorCriticModule(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
                 f"model.critic_input={crit!r} needs a global state; the env was built "
                 "with global_state: none"
             )
-        self._obs_ndim = len(obs_space[OBS].shape)
         self._has_id = AGENT_ID in obs_space.spaces
         self._has_mask = ACTION_MASK in obs_space.spaces
-        obs_dim = _flat_dim(obs_space[OBS])
+        cnn = cnn_spec(cfg)
+        self.obs_encoder = ObsEncoder(obs_space[OBS], cnn)
         id_dim = _flat_dim(obs_space[AGENT_ID]) if self._has_id else 0
-        actor_in = obs_dim + id_dim
-        critic_in = id_dim
-        if crit in ("state", "state+obs"):
-            critic_in += _flat_dim(obs_space[STATE])
-        if crit in ("state+obs", "obs"):
-            critic_in += obs_dim
+        actor_in = self.obs_encoder.out_dim + id_dim
 
         act = self.action_space
         if isinstance(act, spaces.Discrete):
@@ -100,6 +95,14 @@ class ActorCriticModule(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
             self.pi = mlp(actor_in, hidden, cfg["activation"], out_dim=n_out, out_gain=0.01)
         self.value_norm = None
         if not self.inference_only:
+            # The critic's own encoders (an image CNN is not shared with the actor).
+            critic_in = id_dim
+            if crit in ("state", "state+obs"):
+                self.critic_state_encoder = ObsEncoder(obs_space[STATE], cnn)
+                critic_in += self.critic_state_encoder.out_dim
+            if crit in ("state+obs", "obs"):
+                self.critic_obs_encoder = ObsEncoder(obs_space[OBS], cnn)
+                critic_in += self.critic_obs_encoder.out_dim
             self.critic = mlp(critic_in, hidden, cfg["activation"], out_dim=1, out_gain=1.0)
             self.value_norm = RunningMeanStd() if cfg["value_normalization"] else None
 
@@ -117,11 +120,8 @@ class ActorCriticModule(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
 
     # ----- inputs -----------------------------------------------------------------
 
-    def _flat(self, x: torch.Tensor, ndim: int) -> torch.Tensor:
-        return x.reshape(*x.shape[: x.dim() - ndim], -1)
-
     def _actor_input(self, obs: Dict[str, torch.Tensor]) -> torch.Tensor:
-        x = self._flat(obs[OBS], self._obs_ndim)
+        x = self.obs_encoder(obs[OBS])
         if self._has_id:
             x = torch.cat([x, obs[AGENT_ID]], dim=-1)
         return x
@@ -130,9 +130,9 @@ class ActorCriticModule(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
         crit = self._cfg["critic_input"]
         parts = []
         if crit in ("state", "state+obs"):
-            parts.append(obs[STATE])
+            parts.append(self.critic_state_encoder(obs[STATE]))
         if crit in ("state+obs", "obs"):
-            parts.append(self._flat(obs[OBS], self._obs_ndim))
+            parts.append(self.critic_obs_encoder(obs[OBS]))
         if self._has_id:
             parts.append(obs[AGENT_ID])
         return torch.cat(parts, dim=-1)
@@ -185,4 +185,4 @@ class ActorCriticModule(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
 
     @override(InferenceOnlyAPI)
     def get_non_inference_attributes(self) -> List[str]:
-        return ["critic", "value_norm"]
+        return ["critic", "value_norm", "critic_state_encoder", "critic_obs_encoder"]

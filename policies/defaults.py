@@ -18,6 +18,11 @@ ACTOR_CRITIC: Dict[str, Any] = {
     "max_seq_len": 20,
     "critic_input": "state",
     "value_normalization": True,
+    # Image observations (uint8 frames): "auto" picks a CNN for the frame size,
+    # "none" flattens them into the MLP; cnn_layers ([channels, kernel, stride]
+    # per conv layer) overrides auto.
+    "cnn": "auto",
+    "cnn_layers": [],
 }
 
 #: QAgentModule (QMIX / VDN / IQL): network and epsilon-greedy schedule.
@@ -27,6 +32,8 @@ Q_AGENT: Dict[str, Any] = {
     "use_gru": True,
     "gru_hidden": 64,
     "max_seq_len": 25,
+    "cnn": "auto",
+    "cnn_layers": [],
     "epsilon_start": 1.0,
     "epsilon_end": 0.05,
     "epsilon_timesteps": 50_000,

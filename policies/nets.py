@@ -92,3 +92,75 @@ class GRU(nn.GRU):
         if x.is_cuda:
             self.flatten_parameters()
         return super().forward(x, hx)
+
+
+def is_image_space(space) -> bool:
+    """A uint8 Box of rank 2 (H, W) or 3 (H, W, C): frames, kept as uint8 until a model's first layer."""
+    import numpy as np
+    from gymnasium import spaces
+
+    return isinstance(space, spaces.Box) and space.dtype == np.uint8 and len(space.shape) in (2, 3)
+
+
+def auto_cnn(height: int, width: int) -> list:
+    """Conv layers ``[channels, kernel, stride]`` for a frame size: the Nature DQN
+    stack for frames of 64 px and more, smaller kernels and strides below, so
+    that every layer keeps at least 3x3 outputs."""
+    if min(height, width) >= 64:
+        return [[32, 8, 4], [64, 4, 2], [64, 3, 1]]
+    if min(height, width) >= 24:
+        return [[16, 5, 2], [32, 3, 2], [32, 3, 1]]
+    return [[16, 3, 1], [32, 3, 1]]
+
+
+class ObsEncoder(nn.Module):
+    """An observation leaf to a flat float feature vector, over any leading axes.
+
+    Vectors are flattened. Images (:func:`is_image_space`) are scaled from uint8
+    to [0, 1] here, in the model's first step, and go through a CNN (``cnn``:
+    ``"auto"`` (:func:`auto_cnn`), a list of ``[channels, kernel, stride]``, or
+    ``"none"``: flattened into the MLP that follows). Without a CNN the encoder
+    has no parameters, so flat-observation checkpoints are unchanged.
+    """
+
+    def __init__(self, space, cnn="auto", activation: str = "relu"):
+        super().__init__()
+        import numpy as np
+
+        shape = tuple(space.shape)
+        self.image = is_image_space(space)
+        self.in_ndim = len(shape)
+        self.cnn = None
+        if self.image and cnn != "none":
+            h, w = shape[0], shape[1]
+            c = shape[2] if len(shape) == 3 else 1
+            layers, ch = [], c
+            spec = auto_cnn(h, w) if cnn == "auto" else cnn
+            for out_ch, k, s in spec:
+                conv = nn.Conv2d(ch, int(out_ch), int(k), int(s))
+                nn.init.orthogonal_(conv.weight, gain=nn.init.calculate_gain("relu"))
+                nn.init.zeros_(conv.bias)
+                layers += [conv, ACTIVATIONS[activation]()]
+                ch = int(out_ch)
+            self.cnn = nn.Sequential(*layers, nn.Flatten())
+            self._hwc = (h, w, c)
+            with torch.no_grad():
+                self.out_dim = int(self.cnn(torch.zeros(1, c, h, w)).shape[-1])
+        else:
+            self.out_dim = int(np.prod(shape))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        lead = x.shape[: x.dim() - self.in_ndim]
+        if self.image:
+            x = x.float() / 255.0
+        if self.cnn is None:
+            return x.reshape(*lead, -1).float()
+        h, w, c = self._hwc
+        y = self.cnn(x.reshape(-1, h, w, c).permute(0, 3, 1, 2))
+        return y.reshape(*lead, -1)
+
+
+def cnn_spec(model_config) -> object:
+    """The ``cnn`` argument of :class:`ObsEncoder` from a module's model config."""
+    layers = model_config.get("cnn_layers") or []
+    return [list(x) for x in layers] if layers else model_config.get("cnn", "auto")

@@ -37,7 +37,7 @@ from torch import nn
 from rllib_marl.envs.adapter import ACTION_MASK, AGENT_ID, OBS, STATE
 from rllib_marl.policies import defaults
 from rllib_marl.policies.mixers import QMixer, VDNMixer
-from rllib_marl.policies.nets import GRU, mlp
+from rllib_marl.policies.nets import GRU, ObsEncoder, cnn_spec, mlp
 
 Q_VALUES = "q_values"
 MASKED_Q = -1e9
@@ -54,12 +54,15 @@ def epsilon_at(t: float, start: float, end: float, timesteps: int) -> float:
 
 
 class _QNet(nn.Module):
-    """Encoder (+ GRU) + Q head; input ``[B, T, D]`` (GRU) or ``[..., D]``."""
+    """Observation encoder (a CNN for frames) + MLP (+ GRU) + Q head; the target
+    network is a copy of all of it. Input ``[B, T, ...]`` (GRU) or ``[..., obs]``."""
 
-    def __init__(self, in_dim: int, n_actions: int, hidden: List[int], activation: str,
+    def __init__(self, obs_space, cnn, id_dim: int, n_actions: int, hidden: List[int], activation: str,
                  use_gru: bool, gru_hidden: int):
         super().__init__()
         self.use_gru = use_gru
+        self.obs_encoder = ObsEncoder(obs_space, cnn)
+        in_dim = self.obs_encoder.out_dim + id_dim
         self.encoder = mlp(in_dim, hidden, activation)
         enc_out = hidden[-1] if hidden else in_dim
         if use_gru:
@@ -68,7 +71,11 @@ class _QNet(nn.Module):
         else:
             self.head = nn.Linear(enc_out, n_actions)
 
-    def forward(self, x: torch.Tensor, h: torch.Tensor | None = None) -> Tuple[torch.Tensor, Any]:
+    def forward(self, obs: torch.Tensor, agent_id: torch.Tensor | None,
+                h: torch.Tensor | None = None) -> Tuple[torch.Tensor, Any]:
+        x = self.obs_encoder(obs)
+        if agent_id is not None:
+            x = torch.cat([x, agent_id], dim=-1)
         z = self.encoder(x)
         if self.use_gru:
             z, h_out = self.gru(z, h.unsqueeze(0))
@@ -88,35 +95,27 @@ class QAgentModule(TorchRLModule, TargetNetworkAPI, InferenceOnlyAPI):
             raise ValueError(f"QAgentModule needs the Dict observations of rllib_marl.envs, got {obs_space}")
         if not isinstance(act_space, spaces.Discrete):
             raise ValueError(f"QAgentModule needs Discrete actions, got {act_space}")
-        self._obs_ndim = len(obs_space[OBS].shape)
         self._has_id = AGENT_ID in obs_space.spaces
         self._has_mask = ACTION_MASK in obs_space.spaces
-        in_dim = int(np.prod(obs_space[OBS].shape))
-        if self._has_id:
-            in_dim += int(np.prod(obs_space[AGENT_ID].shape))
+        id_dim = int(np.prod(obs_space[AGENT_ID].shape)) if self._has_id else 0
         self.n_actions = int(act_space.n)
-        self.q_net = _QNet(in_dim, self.n_actions, list(cfg["hidden"]), cfg["activation"],
-                           bool(cfg["use_gru"]), int(cfg["gru_hidden"]))
+        self.q_net = _QNet(obs_space[OBS], cnn_spec(cfg), id_dim, self.n_actions, list(cfg["hidden"]),
+                           cfg["activation"], bool(cfg["use_gru"]), int(cfg["gru_hidden"]))
 
     # ----- inputs and Q-values ----------------------------------------------------
 
-    def _input(self, obs: Dict[str, torch.Tensor]) -> torch.Tensor:
-        x = obs[OBS]
-        x = x.reshape(*x.shape[: x.dim() - self._obs_ndim], -1)
-        if self._has_id:
-            x = torch.cat([x, obs[AGENT_ID]], dim=-1)
-        return x
-
     def _q(self, net: _QNet, batch: Dict[str, Any]) -> Tuple[torch.Tensor, Any]:
-        x = self._input(batch[Columns.OBS])
+        obs = batch[Columns.OBS]
+        agent_id = obs[AGENT_ID] if self._has_id else None
         h = None
         if self.q_net.use_gru:
             state_in = batch.get(Columns.STATE_IN)
             if state_in is None:  # sequences that start an episode: zero state
-                h = x.new_zeros(x.shape[0], int(self._cfg["gru_hidden"]))
+                lead = agent_id.shape[0] if agent_id is not None else obs[OBS].shape[0]
+                h = torch.zeros(lead, int(self._cfg["gru_hidden"]), device=obs[OBS].device)
             else:
                 h = state_in["h"]
-        return net(x, h)
+        return net(obs[OBS], agent_id, h)
 
     def masked(self, q: torch.Tensor, obs: Dict[str, torch.Tensor]) -> torch.Tensor:
         """Q-values with unavailable actions set to a very low value."""
@@ -200,6 +199,8 @@ class MixerModule(TorchRLModule, TargetNetworkAPI):
     def setup(self):
         cfg = dict(self.model_config or {})
         kind = cfg.get("mixer", "qmix")
+        has_state = isinstance(self.observation_space, spaces.Dict) and STATE in self.observation_space.spaces
+        self._state_ndim = len(self.observation_space[STATE].shape) if has_state else 1
         if kind == "qmix":
             if not isinstance(self.observation_space, spaces.Dict) or STATE not in self.observation_space.spaces:
                 raise ValueError("the qmix mixer needs a global state (env.global_state must not be none)")
@@ -211,13 +212,22 @@ class MixerModule(TorchRLModule, TargetNetworkAPI):
         else:
             raise ValueError(f"mixer must be qmix or vdn, got {kind!r}")
 
+    def _state(self, batch: Dict[str, Any]):
+        """The global state as the mixer's flat float input (frames scaled from uint8)."""
+        s = batch.get(MIXER_INPUT_STATE)
+        if s is None or self._state_ndim <= 1:
+            return s
+        if s.dtype == torch.uint8:
+            s = s.float() / 255.0
+        return s.reshape(*s.shape[: s.dim() - self._state_ndim], -1)
+
     @override(TorchRLModule)
     def _forward(self, batch: Dict[str, Any], **kwargs) -> Dict[str, Any]:
-        return {Q_TOT: self.mixer(batch[MIXER_INPUT_QS], batch.get(MIXER_INPUT_STATE))}
+        return {Q_TOT: self.mixer(batch[MIXER_INPUT_QS], self._state(batch))}
 
     @override(TargetNetworkAPI)
     def forward_target(self, batch: Dict[str, Any], **kwargs) -> Dict[str, Any]:
-        return {Q_TOT: self._target_mixer(batch[MIXER_INPUT_QS], batch.get(MIXER_INPUT_STATE))}
+        return {Q_TOT: self._target_mixer(batch[MIXER_INPUT_QS], self._state(batch))}
 
     @override(TargetNetworkAPI)
     def make_target_networks(self) -> None:

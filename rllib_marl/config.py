@@ -61,6 +61,12 @@ class ModelConfig:
         critic_input: ``state``, ``state+obs``, ``obs``, or ``auto`` (the
             algorithm's default: MAPPO ``state``, IPPO ``obs``).
         value_normalization: running mean/std normalization of value targets.
+        cnn: image observations (uint8 frames, e.g. after SuperSuit's resize):
+            ``auto`` encodes them with a CNN sized for the frame (policies/nets.py,
+            ``auto_cnn``), ``none`` flattens them into the MLP. Frames stay uint8
+            until the model's first layer, which scales them to [0, 1].
+        cnn_layers: explicit conv layers, each ``[channels, kernel, stride]``
+            (overrides ``auto``).
     """
 
     hidden: List[int] = field(default_factory=lambda: list(ACTOR_CRITIC["hidden"]))
@@ -70,6 +76,8 @@ class ModelConfig:
     max_seq_len: int = ACTOR_CRITIC["max_seq_len"]
     critic_input: str = choices("auto", "state", "state+obs", "obs", default="auto")
     value_normalization: bool = ACTOR_CRITIC["value_normalization"]
+    cnn: str = choices("auto", "none", default=ACTOR_CRITIC["cnn"])
+    cnn_layers: List[List[int]] = field(default_factory=list)
 
 
 @dataclass
@@ -477,6 +485,18 @@ def validate(exp: ExperimentConfig):
         )
     if exp.model.max_seq_len < 1:
         raise ConfigError("model.max_seq_len", "must be >= 1")
+    for i, layer in enumerate(exp.model.cnn_layers):
+        if len(layer) != 3 or min(layer) < 1:
+            raise ConfigError(f"model.cnn_layers[{i}]", f"expected [channels, kernel, stride], each >= 1, got {layer}")
+    from rllib_marl.envs.adapter import OBS
+    from rllib_marl.policies.nets import is_image_space
+
+    images = [a for a in env.possible_agents if is_image_space(env.observation_spaces[a][OBS])]
+    if images and not spec.image_observations:
+        others = [a.name for a in ALGORITHMS.values() if a.image_observations]
+        shape = "x".join(map(str, env.observation_spaces[images[0]][OBS].shape))
+        raise ConfigError("algorithm", f"{spec.name} does not support image observations yet ({images[0]} sees "
+                                       f"uint8 frames {shape}); {', '.join(others)} encode frames with a CNN")
     if exp.expected.team_returns:
         teams = sorted({agent_prefix(a) for a in env.possible_agents})
         for t in exp.expected.team_returns:

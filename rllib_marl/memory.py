@@ -1,8 +1,8 @@
 """A memory estimate before Ray starts: a run whose train batch or replay buffer
 cannot fit is refused with the numbers, instead of being killed by the kernel.
 
-What is counted, from the env's spaces (as the modules see them: float32, the
-global state included) and the config:
+What is counted, from the env's spaces (as the modules see them: float32, frames
+uint8, the global state included) and the config:
 
 * **one env step**: every agent's observation (all its keys), action, reward and
   a few per-step columns (log-prob, value, flags; 64 bytes);
@@ -41,7 +41,8 @@ def _space_bytes(space) -> int:
     if isinstance(space, spaces.Discrete):
         return 8
     shape = getattr(space, "shape", None) or (1,)
-    return int(np.prod(shape)) * 4  # float32 (observations are cast for the modules)
+    dtype = getattr(space, "dtype", None)
+    return int(np.prod(shape)) * (np.dtype(dtype).itemsize if dtype is not None else 4)
 
 
 def _gb(n: float) -> str:

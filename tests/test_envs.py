@@ -511,11 +511,13 @@ def test_auto_global_state_never_picks_a_frame_far_larger_than_the_observations(
     assert env.global_state_mode == "concat"
     assert "403,200" in env.global_state_note and "14,112" in env.global_state_note
     obs, _ = env.reset(seed=0)
-    assert next(iter(obs.values()))["state"].shape == (2 * 42 * 42 * 4,)
+    # The two paddles' stacked frames side by side along the channels, still uint8.
+    state = next(iter(obs.values()))["state"]
+    assert state.shape == (42, 42, 2 * 4) and state.dtype == np.uint8
     asked = make_env({"name": "pettingzoo.butterfly.cooperative_pong_v6", "wrappers": wrappers,
                       "global_state": "env"})  # asked for explicitly: kept
-    assert asked.global_state_mode == "env" and asked.observation_spaces[asked.possible_agents[0]]["state"].shape[0] > \
-        STATE_SIZE_LIMIT * 2 * 42 * 42 * 4
+    asked_state = asked.observation_spaces[asked.possible_agents[0]]["state"]
+    assert asked.global_state_mode == "env" and np.prod(asked_state.shape) > STATE_SIZE_LIMIT * 2 * 42 * 42 * 4
     spread = make_env({"name": "mpe2.simple_spread_v3"})  # state() the size of the observations: kept
     assert spread.global_state_mode == "env" and spread.global_state_note == ""
 
@@ -528,14 +530,15 @@ def test_memory_estimate_refuses_what_cannot_fit():
                 {"name": "frame_stack_v1", "kwargs": {"stack_size": 4}}]
     raw = {"algorithm": "mappo", "env": {"name": "pettingzoo.butterfly.cooperative_pong_v6", "wrappers": wrappers,
                                           "global_state": "env"},
-           "training": {"train_batch_size": 4000}, "stop": {"iterations": 1}}
+           "training": {"train_batch_size": 10000}, "stop": {"iterations": 1}}
     exp = parse_experiment(raw)
     env, _ = validate(exp)
     est = estimate(exp, env, available=24 * 2**30)
-    # Two agents, each: the 280x480x3 frame as state (403,200 floats) + 42x42x4 obs.
-    assert est.bytes_per_env_step > 2 * (403_200 + 7_056) * 4
+    # Two agents, each: the 280x480x3 frame as state (403,200 bytes: frames stay
+    # uint8) + the 42x42x4 uint8 observation; not 4 bytes a value.
+    assert 2 * (403_200 + 7_056) < est.bytes_per_env_step < 2 * (403_200 + 7_056) * 4
     msg = est.problem()
-    assert msg and "GB available" in msg and "train batch (now 4,000 env steps)" in msg
+    assert msg and "GB available" in msg and "train batch (now 10,000 env steps)" in msg
     raw["env"]["global_state"] = "auto"  # the wrapped observations' concatenation instead
     exp = parse_experiment(raw)
     env, _ = validate(exp)

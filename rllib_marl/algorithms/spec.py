@@ -57,6 +57,8 @@ class AlgorithmSpec:
         league: can train in a self-play league (``league:`` block): its
             learner trains any module the episodes it gets map to, with no
             joint structure tied to a fixed agent → module table.
+        image_observations: its modules encode uint8 frames (a CNN per
+            ``model.cnn``); otherwise such envs are refused before Ray starts.
     """
 
     name: str
@@ -75,6 +77,7 @@ class AlgorithmSpec:
     state_hint: str = ""
     aec_hint: str = ""
     league: bool = False
+    image_observations: bool = True
 
     def needs_state(self, training: Any) -> bool:
         if self.state_needed_by is not None:

@@ -149,6 +149,7 @@ MADDPG_SPEC = AlgorithmSpec(
     action_spaces=(DISCRETE, CONTINUOUS),
     needs_global_state=False,
     simultaneous_moves_only=True,
+    image_observations=False,  # its critics take every agent's flat observation
     critic_input="obs",
     description="MADDPG / MATD3 (training.variant): deterministic actors, centralized "
                 "(or local: independent DDPG) critics, per-agent rewards",
