@@ -133,6 +133,10 @@ def build_algo_config(exp: ExperimentConfig, scale: ScaleConfig = ScaleConfig())
     config.debugging(seed=exp.seed)
     config.fault_tolerance(
         restart_failed_env_runners=True,
+        # A sub-env that raises in step() is rebuilt and its episode dropped
+        # (counted in progress.csv's env_step_failures); the env runner gives up
+        # after a few failures in a row (FastMultiAgentEnvRunner).
+        restart_failed_sub_environments=True,
         delay_between_env_runner_restarts_s=5.0,
     )
     return config, mapping

@@ -117,6 +117,10 @@ def _freeze_long_lived_objects() -> None:
         _gc_frozen = True
 
 
+class EnvFailedError(RuntimeError):
+    """A sub-env kept raising in ``step()``, even right after being rebuilt."""
+
+
 def _overrides(cb: Any, name: str) -> bool:
     return getattr(type(cb), name, None) is not getattr(RLlibCallback, name, None)
 
@@ -136,6 +140,10 @@ class FastMultiAgentEnvRunner(MultiAgentEnvRunner):
     #: (``num_env_runners=0``, evaluation in the driver) the same, while the
     #: learner in the same process keeps all of them.
     inference_threads: int = 1
+    #: A sub-env that raises in ``step()`` is rebuilt (with
+    #: ``restart_failed_sub_environments``); after this many failures with no
+    #: successful step between them the runner raises instead of looping.
+    max_env_failures_in_a_row: int = 3
 
     def __init__(self, config, **kwargs):
         super().__init__(config=config, **kwargs)
@@ -154,6 +162,7 @@ class FastMultiAgentEnvRunner(MultiAgentEnvRunner):
                 "sampling with RLlib's stock loop instead of the fast one."
             )
         self._rng = np.random.default_rng(self._seed)
+        self._env_failures_in_a_row = 0
         self._to_act: List[Dict[Any, Any]] = []
         self._rnn_state: List[Dict[Any, Any]] = []
         self._call_on_step = bool(cfg.callbacks_on_episode_step) or any(
@@ -270,6 +279,11 @@ class FastMultiAgentEnvRunner(MultiAgentEnvRunner):
                         self._actions_for_env(actions[i], episode)
                     )
                 except Exception as e:  # noqa: BLE001 - same policy as the stock runner
+                    self._env_failures_in_a_row += 1
+                    if self._env_failures_in_a_row > self.max_env_failures_in_a_row:
+                        raise EnvFailedError(
+                            f"the env failed in step() {self._env_failures_in_a_row} times in a row, each "
+                            f"time after a rebuild; giving up (last error: {type(e).__name__}: {e})") from e
                     # The ongoing chunks are dropped: do not count their steps.
                     for ep in episodes:
                         env_ts -= len(ep)
@@ -283,6 +297,7 @@ class FastMultiAgentEnvRunner(MultiAgentEnvRunner):
                     episodes = self._ongoing_episodes
                     break
                 t_env += time.perf_counter() - t0
+                self._env_failures_in_a_row = 0
                 episode.add_env_step(
                     observations=obs,
                     actions=actions[i],
@@ -449,7 +464,9 @@ class FastMultiAgentEnvRunner(MultiAgentEnvRunner):
         self.metrics.log_value(NUM_ENV_STEP_FAILURES_LIFETIME, 1, reduce="lifetime_sum")
         if not self.config.restart_failed_sub_environments:
             return False
-        logger.exception("Env step failed; rebuilding and resetting all sub-envs: %s", error)
+        # A warning with the traceback (the CLI routes it to the run's ray.log and
+        # prints one line per iteration with the count).
+        logger.warning("Env step failed; rebuilding and resetting all sub-envs: %s", error, exc_info=error)
         self.make_env()
         self._reset_envs_and_episodes(explore=True)
         return True

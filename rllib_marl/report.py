@@ -61,6 +61,8 @@ def progress_row(result: Dict[str, Any], wall_s: float, evaluated: bool = False)
         "wall_s": round(wall_s, 2),
         "team_return": _f(result.get(TEAM_RETURN)),
         "episode_len": _f(result.get(EPISODE_LEN)),
+        # Sub-env step() failures so far (each rebuilt the sub-envs and dropped their episodes).
+        "env_step_failures": int((result.get("env_runners") or {}).get("num_env_step_failures", 0) or 0),
     }
     for team, r in sorted(result.get(TEAM_RETURNS, {}).items()):
         row[f"team_return/{team}"] = _f(r)

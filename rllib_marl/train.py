@@ -6,7 +6,8 @@ under ``ray job submit``) it joins that cluster. ``--tune`` runs the config's
 
 Exit status: 0 done, 1 ``--as-test`` and the expected result was not reached,
 130 / 143 interrupted by SIGINT / SIGTERM (a checkpoint was saved to resume from),
-2 bad input (config, env, checkpoint) — reported before Ray starts.
+2 bad input (config, env, checkpoint) — reported before Ray starts, 3 the env
+kept raising in ``step()`` even right after a rebuild.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from rllib_marl.config import (
 )
 from rllib_marl.schema import ConfigError
 
-EXIT_OK, EXIT_NOT_REACHED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_NOT_REACHED, EXIT_BAD_INPUT, EXIT_ENV_FAILED = 0, 1, 2, 3
 RUN_CONFIG = "run_config.yaml"
 CHECKPOINTS = "checkpoints"
 FINAL = "final"
@@ -171,7 +172,8 @@ def make_plan(args) -> Plan:
 
 
 LIBRARY_LOG = "ray.log"  # Ray's / RLlib's log lines and Python warnings, unless --verbose
-_LIBRARY_LOGGERS = ("ray", "ray.rllib", "ray.tune", "ray.train", "ray.data")
+# (and our env runner's per-failure tracebacks: the CLI prints a one-line count)
+_LIBRARY_LOGGERS = ("ray", "ray.rllib", "ray.tune", "ray.train", "ray.data", "rllib_marl.env_runner")
 
 
 def route_library_logs(out: Optional[Path]) -> Optional[Path]:
@@ -430,6 +432,8 @@ def run(plan: Plan, as_test: bool = False, quiet: bool = False, num_cpus: Option
     ev = exp.evaluation
     evaluated = False
     interrupts = _Interrupts()
+    prev = log.rows[-1].get("env_step_failures") if log.rows else 0  # a resumed run's count so far
+    failures = int(prev) if isinstance(prev, (int, float)) and math.isfinite(prev) else 0
     try:
         while reason is None:
             result = algo.train()
@@ -460,6 +464,12 @@ def run(plan: Plan, as_test: bool = False, quiet: bool = False, num_cpus: Option
                     f"{agents} | {wall:7.1f} s{ev_text}",
                     flush=True,
                 )
+            if row["env_step_failures"] > failures:
+                print(f"warning: the env raised in step() {row['env_step_failures'] - failures} more time(s) "
+                      f"({row['env_step_failures']} in all): its sub-envs were rebuilt and the episodes in "
+                      f"progress dropped; the errors are in {out / LIBRARY_LOG if not verbose else 'the log above'}",
+                      file=sys.stderr, flush=True)
+                failures = row["env_step_failures"]
             reason = _stop_reached(exp, result, wall)
             if interrupts.received:
                 reason = f"interrupted ({interrupts.received})"
@@ -587,6 +597,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     except ClusterError as e:
         print(f"cluster error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except Exception as e:  # noqa: BLE001 - only our env runner's give-up is a user-facing error
+        from rllib_marl.env_runner import EnvFailedError
+
+        if not isinstance(e, EnvFailedError):
+            raise
+        ck = _latest_checkpoint(plan.out)
+        print(f"env error: {e}\nthe tracebacks are in {plan.out / LIBRARY_LOG}; "
+              + (f"the last checkpoint is {ck} (resume with --resume {plan.out} once the env is fixed)"
+                 if ck else "no checkpoint was written"), file=sys.stderr)
+        return EXIT_ENV_FAILED
 
 
 HASH_SEED = "0"
