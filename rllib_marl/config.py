@@ -443,6 +443,36 @@ def inspect_env(exp: ExperimentConfig):
         raise ConfigError("env", msg) from None
 
 
+BLANK_FRAME_STEPS = 10
+
+
+def _refuse_blank_frames(env, exp: ExperimentConfig) -> None:
+    """Frames that stay blank over a few random steps are refused: some PettingZoo
+    envs draw their observation only when they render (pettingzoo 1.27's
+    cooperative_pong_v6 gives all-black frames with render_mode None)."""
+    import numpy as np
+
+    from rllib_marl.envs.adapter import OBS
+
+    obs, _ = env.reset(seed=0)
+    seen = [np.asarray(o[OBS]) for o in obs.values()]
+    rng = np.random.default_rng(0)
+    for _ in range(BLANK_FRAME_STEPS):
+        if not obs:
+            break
+        acts = {a: env.action_spaces[a].sample() for a in obs}
+        obs, _, terms, truncs, _ = env.step(acts)
+        seen += [np.asarray(o[OBS]) for o in obs.values()]
+        if terms.get("__all__") or truncs.get("__all__"):
+            obs, _ = env.reset(seed=int(rng.integers(1 << 30)))
+    if seen and all(x.min() == x.max() == seen[0].min() for x in seen):
+        hint = ("" if "render_mode" in exp.env.kwargs else
+                "; some envs draw their frames only when rendering (pettingzoo's cooperative_pong_v6 does): "
+                "set env.kwargs.render_mode: rgb_array")
+        raise ConfigError("env", f"{exp.env.name}'s image observations are blank (every pixel "
+                                 f"{int(seen[0].min())}) over {BLANK_FRAME_STEPS} random steps{hint}")
+
+
 def resolved_env_config(exp: ExperimentConfig) -> EnvConfig:
     cfg = copy.deepcopy(exp.env)
     if cfg.global_state == "auto" and not exp.spec.needs_state(exp.training_config()):
@@ -492,6 +522,8 @@ def validate(exp: ExperimentConfig):
     from rllib_marl.policies.nets import is_image_space
 
     images = [a for a in env.possible_agents if is_image_space(env.observation_spaces[a][OBS])]
+    if images:
+        _refuse_blank_frames(env, exp)
     if images and not spec.image_observations:
         others = [a.name for a in ALGORITHMS.values() if a.image_observations]
         shape = "x".join(map(str, env.observation_spaces[images[0]][OBS].shape))

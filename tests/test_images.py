@@ -142,3 +142,17 @@ def test_mappo_learns_from_pixels(tmp_path, seed):
                            "--seed", str(seed), "--output", str(out), "--quiet", "--as-test"],
                           cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+
+
+def test_blank_frames_are_refused_with_the_fix():
+    """pettingzoo 1.27's cooperative pong draws its frames only when rendering."""
+    from rllib_marl.config import parse_experiment, validate
+
+    wrappers = [{"name": "color_reduction_v0", "kwargs": {"mode": "B"}},
+                {"name": "resize_v1", "kwargs": {"x_size": 42, "y_size": 42}}]
+    env = {"name": "pettingzoo.butterfly.cooperative_pong_v6", "wrappers": wrappers}
+    with pytest.raises(ConfigError, match=r"image observations are blank \(every pixel 0\).*render_mode: rgb_array"):
+        validate(parse_experiment({"algorithm": "mappo", "env": env, "stop": {"iterations": 1}}))
+    env["kwargs"] = {"render_mode": "rgb_array"}
+    built, _ = validate(parse_experiment({"algorithm": "mappo", "env": env, "stop": {"iterations": 1}}))
+    built.close()
