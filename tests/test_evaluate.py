@@ -48,6 +48,8 @@ def runs(tmp_path_factory):
                        "--set", "stop.env_steps=2000", "--set", "training.learning_starts=500",
                        "--set", "evaluation.interval=0"),
         "tictactoe": _train(base / "tictactoe", "--config", str(ttt)),
+        "quadrant": _train(base / "quadrant", "--config", "tuned_examples/mappo/quadrant.yaml",
+                           "--set", "stop.env_steps=2000"),
         "league": _train(base / "league", "--config", "tuned_examples/league/tictactoe.yaml",
                          "--set", "stop.env_steps=1500", "--set", "training.train_batch_size=500",
                          "--set", "training.minibatch_size=250", "--set", "league.snapshot_every=1",
@@ -231,10 +233,11 @@ def test_onnx_export_acts_like_the_rl_module(runs, tmp_path, name):
         st = list(outs[1:])
 
 
-@pytest.mark.parametrize("name", ["mappo", "tictactoe"])
+@pytest.mark.parametrize("name", ["mappo", "tictactoe", "quadrant"])
 def test_deploy_plays_the_export_like_evaluate_without_ray(runs, tmp_path, name):
     """An exported team, played by rllib_marl.deploy with onnxruntime alone, gets
-    the returns evaluate got on the same seeds (parallel and turn-based envs)."""
+    the returns evaluate got on the same seeds (parallel and turn-based envs, and
+    uint8 frames through a CNN)."""
     d, _ = _export(runs[name], tmp_path)
     out = tmp_path / "e.json"
     _evaluate(runs[name], "--episodes", 2, "--num-envs-per-env-runner", 1, "--output", out)
