@@ -13,6 +13,9 @@ episodes, in this process.
 Usage:
     python benchmarks/pixels.py --example mappo/cooperative_pong --seeds 0,1,2
     python benchmarks/pixels.py --example mappo/cooperative_pong --report
+
+``--example NAME`` is ``tuned_examples/NAME.yaml``, or ``benchmarks/configs/<NAME with / as _>.yaml``
+(configs that are not tuned examples, e.g. cooperative pong, which has not learned yet).
 """
 
 from __future__ import annotations
@@ -64,10 +67,15 @@ def tree_rss(root: int) -> int:
     return total
 
 
+def config_path(example: str) -> Path:
+    tuned = ROOT / "tuned_examples" / f"{example}.yaml"
+    return tuned if tuned.exists() else ROOT / "benchmarks" / "configs" / f"{example.replace('/', '_')}.yaml"
+
+
 def run_seed(example: str, seed: int, out: Path, extra: List[str]) -> Dict[str, object]:
     if out.exists():
         shutil.rmtree(out)
-    cmd = [sys.executable, "-m", "rllib_marl.train", "--config", str(ROOT / "tuned_examples" / f"{example}.yaml"),
+    cmd = [sys.executable, "-m", "rllib_marl.train", "--config", str(config_path(example)),
            "--seed", str(seed), "--output", str(out), "--quiet", *extra]
     log = open(str(out) + ".log", "w")
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
@@ -98,7 +106,7 @@ def random_play(example: str, episodes: int, seed: int = 0) -> List[float]:
     from rllib_marl.config import load_experiment, resolved_env_config
     from rllib_marl.envs.adapter import make_env
 
-    exp = load_experiment(ROOT / "tuned_examples" / f"{example}.yaml")
+    exp = load_experiment(config_path(example))
     env = make_env(resolved_env_config(exp))
     rng = np.random.default_rng(seed)
     out = []

@@ -529,7 +529,7 @@ def test_memory_estimate_refuses_what_cannot_fit():
     wrappers = [{"name": "color_reduction_v0"}, {"name": "resize_v1", "kwargs": {"x_size": 42, "y_size": 42}},
                 {"name": "frame_stack_v1", "kwargs": {"stack_size": 4}}]
     raw = {"algorithm": "mappo", "env": {"name": "pettingzoo.butterfly.cooperative_pong_v6", "wrappers": wrappers,
-                                          "global_state": "env"},
+                                          "global_state": "env", "kwargs": {"render_mode": "rgb_array"}},
            "training": {"train_batch_size": 10000}, "stop": {"iterations": 1}}
     exp = parse_experiment(raw)
     env, _ = validate(exp)

@@ -22,10 +22,6 @@ SMALL = {
 }
 
 
-# Examples whose episodes outlast a smoke run's 200 env steps: shorter episodes.
-SHORT_EPISODES = {"cooperative_pong.yaml": ["env.kwargs.max_cycles=20"]}
-
-
 def run_cli(out, *args):
     return train.main([*args, "--output", str(out), "--quiet"])
 
@@ -34,7 +30,7 @@ def run_cli(out, *args):
 def test_tuned_example_runs(ray_local, tmp_path, path):
     args = ["--config", str(path)]
     algo = yaml.safe_load(path.read_text())["algorithm"]
-    for s in SMALL.get(algo, SMALL["ppo"]) + SHORT_EPISODES.get(path.name, []):
+    for s in SMALL.get(algo, SMALL["ppo"]):
         args += ["--set", s]
     assert run_cli(tmp_path / "run", *args) == 0
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
