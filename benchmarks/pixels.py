@@ -100,7 +100,6 @@ def run_seed(example: str, seed: int, out: Path, extra: List[str]) -> Dict[str, 
 
 
 def random_play(example: str, episodes: int, seed: int = 0) -> List[float]:
-    import numpy as np
 
     sys.path.insert(0, str(ROOT))
     from rllib_marl.config import load_experiment, resolved_env_config
@@ -108,13 +107,14 @@ def random_play(example: str, episodes: int, seed: int = 0) -> List[float]:
 
     exp = load_experiment(config_path(example))
     env = make_env(resolved_env_config(exp))
-    rng = np.random.default_rng(seed)
+    for i, a in enumerate(env.possible_agents):
+        env.action_spaces[a].seed(seed + i)
     out = []
     for i in range(episodes):
         obs, infos = env.reset(seed=seed + i)
         total, done = 0.0, False
         while not done:
-            acts = {a: int(rng.integers(env.action_spaces[a].n)) for a in obs}
+            acts = {a: env.action_spaces[a].sample() for a in obs}
             obs, rew, terms, truncs, infos = env.step(acts)
             done = terms.get("__all__") or truncs.get("__all__")
         total = sum(env.env_returns.values())
