@@ -51,3 +51,29 @@ DETERMINISTIC_ACTOR: Dict[str, Any] = {
     "gumbel_temperature": 1.0,
     "straight_through": True,
 }
+
+
+def auto_cnn(height: int, width: int) -> list:
+    """Conv layers ``[channels, kernel, stride]`` for a frame size (``model.cnn:
+    auto``): the Nature DQN stack for frames of 64 px and more, smaller kernels
+    and strides below, so that every layer keeps at least 3x3 outputs."""
+    if min(height, width) >= 64:
+        return [[32, 8, 4], [64, 4, 2], [64, 3, 1]]
+    if min(height, width) >= 24:
+        return [[16, 5, 2], [32, 3, 2], [32, 3, 1]]
+    return [[16, 3, 1], [32, 3, 1]]
+
+
+def encoder_floats(shape, cnn="auto", cnn_layers=()) -> int:
+    """Floats an image encoder holds per row in a forward pass: the frame as
+    float, then every conv layer's output (what a no-grad pass over a whole batch
+    keeps at its peak, at most; torch frees some earlier)."""
+    h, w = int(shape[0]), int(shape[1])
+    c = int(shape[2]) if len(shape) == 3 else 1
+    total = h * w * c
+    if cnn == "none" and not cnn_layers:
+        return total
+    for out_ch, k, s in (cnn_layers or auto_cnn(h, w)):
+        h, w = (h - int(k)) // int(s) + 1, (w - int(k)) // int(s) + 1
+        total += h * w * int(out_ch)
+    return total

@@ -7,6 +7,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from rllib_marl.policies.defaults import auto_cnn
+
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU}
 
 
@@ -100,17 +102,6 @@ def is_image_space(space) -> bool:
     from gymnasium import spaces
 
     return isinstance(space, spaces.Box) and space.dtype == np.uint8 and len(space.shape) in (2, 3)
-
-
-def auto_cnn(height: int, width: int) -> list:
-    """Conv layers ``[channels, kernel, stride]`` for a frame size: the Nature DQN
-    stack for frames of 64 px and more, smaller kernels and strides below, so
-    that every layer keeps at least 3x3 outputs."""
-    if min(height, width) >= 64:
-        return [[32, 8, 4], [64, 4, 2], [64, 3, 1]]
-    if min(height, width) >= 24:
-        return [[16, 5, 2], [32, 3, 2], [32, 3, 1]]
-    return [[16, 3, 1], [32, 3, 1]]
 
 
 class ObsEncoder(nn.Module):

@@ -9,6 +9,9 @@ uint8, the global state included) and the config:
 * **on-policy** (MAPPO / IPPO): ``train_batch_size`` env steps, held ``ON_POLICY_COPIES``
   times at the peak of an update (the env runners' episodes, the learner
   connector's batch, its tensors, the minibatch being built);
+* **frames, on-policy**: the learner computes the value of every row of the
+  train batch in one pass; the critic's CNN activations for the whole batch
+  (the frame as float32 and each conv layer's output) are added;
 * **off-policy** (QMIX, MADDPG): ``replay_capacity`` env steps held
   ``REPLAY_COPIES`` times (the stored episodes with their next observations,
   and the packed rows a joint sample reads), plus the train batch.
@@ -57,16 +60,19 @@ class MemoryEstimate:
     replay_env_steps: int
     replay_bytes: int
     available: Optional[int]
+    critic_pass_bytes: int = 0  # on-policy, frames: the critic's CNN over the whole batch
 
     @property
     def total(self) -> int:
-        return self.batch_bytes + self.replay_bytes
+        return self.batch_bytes + self.replay_bytes + self.critic_pass_bytes
 
     def line(self) -> str:
         parts = [f"memory estimate: {self.bytes_per_env_step:,} bytes per env step; "
                  f"train batch {_gb(self.batch_bytes)}"]
         if self.replay_env_steps:
             parts.append(f"replay {_gb(self.replay_bytes)}")
+        if self.critic_pass_bytes:
+            parts.append(f"critic pass over the batch {_gb(self.critic_pass_bytes)}")
         text = ", ".join(parts) + f"; total {_gb(self.total)}"
         if self.available is not None:
             text += f" of {_gb(self.available)} available"
@@ -84,6 +90,7 @@ class MemoryEstimate:
         return (f"the run needs about {_gb(self.total)} ({self.bytes_per_env_step:,} bytes per env step; "
                 f"train batch {_gb(self.batch_bytes)}"
                 + (f", replay {_gb(self.replay_bytes)}" if self.replay_env_steps else "")
+                + (f", critic pass {_gb(self.critic_pass_bytes)}" if self.critic_pass_bytes else "")
                 + f"), more than {int(REFUSE_ABOVE * 100)}% of the {_gb(self.available)} available; "
                 f"reduce {', or '.join(fixes)}")
 
@@ -114,4 +121,22 @@ def estimate(exp, env, available: Optional[int] = None) -> MemoryEstimate:
         batch_steps = batch
         batch_bytes = batch * per_step * ON_POLICY_COPIES
         replay_bytes = 0
-    return MemoryEstimate(per_step, batch_steps, batch_bytes, capacity, replay_bytes, available)
+    return MemoryEstimate(per_step, batch_steps, batch_bytes, capacity, replay_bytes, available,
+                          0 if capacity else batch * critic_pass_bytes_per_env_step(exp, env))
+
+
+def critic_pass_bytes_per_env_step(exp, env) -> int:
+    """On-policy learners compute every row's value in one pass over the whole
+    train batch; for frames, the critic's CNN activations dominate (float32)."""
+    from rllib_marl.envs.observations import OBS, STATE, is_image
+    from rllib_marl.policies.defaults import encoder_floats
+
+    crit = exp.model.critic_input if exp.model.critic_input != "auto" else exp.spec.critic_input
+    floats = 0
+    for a in env.possible_agents:
+        space = env.observation_spaces[a]
+        reads = ([STATE] if crit in ("state", "state+obs") else []) + ([OBS] if crit in ("state+obs", "obs") else [])
+        for key in reads:
+            if key in space.spaces and is_image(space[key]):
+                floats += encoder_floats(space[key].shape, exp.model.cnn, exp.model.cnn_layers)
+    return floats * 4

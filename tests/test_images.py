@@ -130,6 +130,13 @@ def test_memory_estimate_counts_a_frame_as_bytes():
     # Two agents, each a 64x64 frame and the 64x64x2 state, one byte per pixel.
     assert est.bytes_per_env_step >= 2 * (64 * 64 + 64 * 64 * 2)
     assert est.bytes_per_env_step < 2 * 4 * (64 * 64 + 64 * 64 * 2)
+    # The critic's CNN over the whole train batch is counted (MAPPO: the 64x64x2 state,
+    # as floats, and each conv layer's output, for every agent of every env step).
+    from rllib_marl.policies.defaults import encoder_floats
+
+    per_step = 2 * 4 * encoder_floats((64, 64, 2))
+    assert est.critic_pass_bytes == exp.training_config().train_batch_size * per_step
+    assert est.total == est.batch_bytes + est.critic_pass_bytes
 
 
 @pytest.mark.slow
