@@ -32,11 +32,12 @@ def _games():
         "two_step": games.two_step_game,
         "target_sum": games.target_sum_game,
         "quadrant": games.quadrant_game,
+        "levers": games.lever_game,
     }
 
 
 # Short names for our own games (Parallel only).
-BUILTIN_ENVS = ("ipd", "climbing", "penalty", "rps", "two_step", "target_sum", "quadrant")
+BUILTIN_ENVS = ("ipd", "climbing", "penalty", "rps", "two_step", "target_sum", "quadrant", "levers")
 
 
 def list_envs() -> Tuple[str, ...]:

@@ -1,5 +1,6 @@
 """Small games of our own, all PettingZoo Parallel envs."""
 
+from rllib_marl.envs.games.levers import LeverEnv, lever_game, no_comm_ceiling
 from rllib_marl.envs.games.matrix import (
     MatrixGameEnv,
     climbing_game,
@@ -12,6 +13,9 @@ from rllib_marl.envs.games.target_sum import TargetSumEnv, target_sum_game
 from rllib_marl.envs.games.two_step import TwoStepGameEnv, two_step_game
 
 __all__ = [
+    "LeverEnv",
+    "lever_game",
+    "no_comm_ceiling",
     "MatrixGameEnv",
     "QuadrantEnv",
     "TargetSumEnv",
