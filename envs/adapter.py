@@ -48,6 +48,7 @@ from rllib_marl.envs.observations import (  # noqa: F401  (re-exported names)
     OBS,
     STATE,
     ObservationSpaceError,
+    agent_onehot,
     is_image,
     model_space,
     split_obs_space,
@@ -127,10 +128,9 @@ class _PettingZooAdapter(MultiAgentEnv):
         self.global_state_mode = mode
         self._state_image = None  # (H, W, channels per agent) when the concat state stacks frames
         if mode == "env":
-            self._state_space = _model_space(env.state_space)
-            self._state_dim = int(np.prod(self._state_space.shape))
-            self._state_box = (self._state_space if is_image(self._state_space)
-                               else spaces.Box(-np.inf, np.inf, (self._state_dim,), np.float32))
+            space = _model_space(env.state_space)
+            self._state_box = (space if is_image(space)
+                               else spaces.Box(-np.inf, np.inf, (int(np.prod(space.shape)),), np.float32))
         elif mode == "concat":
             shapes = {self._obs_spaces_f[a].shape for a in self.possible_agents}
             if all(is_image(self._obs_spaces_f[a]) for a in self.possible_agents) and len(shapes) == 1:
@@ -139,7 +139,6 @@ class _PettingZooAdapter(MultiAgentEnv):
                 c = shape[2] if len(shape) == 3 else 1
                 self._state_image = (shape[0], shape[1], c)
                 self._state_box = spaces.Box(0, 255, (shape[0], shape[1], c * self._n), np.uint8)
-                self._state_dim = int(np.prod(self._state_box.shape))
             else:
                 sizes = [int(np.prod(self._obs_spaces_f[a].shape)) for a in self.possible_agents]
                 self._concat_offsets = np.cumsum([0] + sizes)
@@ -159,9 +158,7 @@ class _PettingZooAdapter(MultiAgentEnv):
                 d[ACTION_MASK] = spaces.Box(0.0, 1.0, (self._mask_sizes[a],), np.float32)
             self.observation_spaces[a] = spaces.Dict(d)
             self.action_spaces[a] = env.action_space(a)
-        self._agent_onehots = {
-            a: np.eye(self._n, dtype=np.float32)[i] for a, i in self.agent_index.items()
-        }
+        self._agent_onehots = {a: agent_onehot(i, self._n) for a, i in self.agent_index.items()}
 
         # Reward structure and returns.
         r = cfg.reward

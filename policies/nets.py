@@ -7,6 +7,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from rllib_marl.envs.observations import is_image
 from rllib_marl.policies.defaults import auto_cnn
 
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU}
@@ -96,18 +97,10 @@ class GRU(nn.GRU):
         return super().forward(x, hx)
 
 
-def is_image_space(space) -> bool:
-    """A uint8 Box of rank 2 (H, W) or 3 (H, W, C): frames, kept as uint8 until a model's first layer."""
-    import numpy as np
-    from gymnasium import spaces
-
-    return isinstance(space, spaces.Box) and space.dtype == np.uint8 and len(space.shape) in (2, 3)
-
-
 class ObsEncoder(nn.Module):
     """An observation leaf to a flat float feature vector, over any leading axes.
 
-    Vectors are flattened. Images (:func:`is_image_space`) are scaled from uint8
+    Vectors are flattened. Images (``rllib_marl.envs.observations.is_image``) are scaled from uint8
     to [0, 1] here, in the model's first step, and go through a CNN (``cnn``:
     ``"auto"`` (:func:`auto_cnn`), a list of ``[channels, kernel, stride]``, or
     ``"none"``: flattened into the MLP that follows). Without a CNN the encoder
@@ -119,7 +112,7 @@ class ObsEncoder(nn.Module):
         import numpy as np
 
         shape = tuple(space.shape)
-        self.image = is_image_space(space)
+        self.image = is_image(space)
         self.in_ndim = len(shape)
         self.cnn = None
         if self.image and cnn != "none":

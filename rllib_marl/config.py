@@ -518,10 +518,9 @@ def validate(exp: ExperimentConfig):
     for i, layer in enumerate(exp.model.cnn_layers):
         if len(layer) != 3 or min(layer) < 1:
             raise ConfigError(f"model.cnn_layers[{i}]", f"expected [channels, kernel, stride], each >= 1, got {layer}")
-    from rllib_marl.envs.adapter import OBS
-    from rllib_marl.policies.nets import is_image_space
+    from rllib_marl.envs.observations import OBS, is_image
 
-    images = [a for a in env.possible_agents if is_image_space(env.observation_spaces[a][OBS])]
+    images = [a for a in env.possible_agents if is_image(env.observation_spaces[a][OBS])]
     if images:
         _refuse_blank_frames(env, exp)
     if images and not spec.image_observations:
