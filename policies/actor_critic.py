@@ -30,7 +30,8 @@ from torch import nn
 
 from rllib_marl.envs.adapter import ACTION_MASK, AGENT_ID, OBS, STATE
 from rllib_marl.policies import defaults
-from rllib_marl.policies.nets import GRU, ObsEncoder, RunningMeanStd, cnn_spec, mlp
+from rllib_marl.policies.defaults import cnn_spec
+from rllib_marl.policies.nets import GRU, ObsEncoder, RunningMeanStd, mlp
 
 CRITIC_INPUTS = ("state", "state+obs", "obs")
 # Logit given to masked actions: far below any real logit, finite in fp32.

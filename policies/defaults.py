@@ -64,16 +64,29 @@ def auto_cnn(height: int, width: int) -> list:
     return [[16, 3, 1], [32, 3, 1]]
 
 
-def encoder_floats(shape, cnn="auto", cnn_layers=()) -> int:
+def cnn_spec(model_config) -> object:
+    """The image-encoder setting of a model config: its ``cnn_layers`` when set,
+    else ``cnn`` (``"auto"`` or ``"none"``)."""
+    layers = model_config.get("cnn_layers") or []
+    return [list(x) for x in layers] if layers else model_config.get("cnn", "auto")
+
+
+def conv_layers(height: int, width: int, cnn="auto") -> list:
+    """The conv layers ``[channels, kernel, stride]`` an image encoder builds for
+    a frame size and a :func:`cnn_spec` setting (none for ``"none"``)."""
+    if cnn == "none":
+        return []
+    return auto_cnn(height, width) if cnn == "auto" else [list(x) for x in cnn]
+
+
+def encoder_floats(shape, cnn="auto") -> int:
     """Floats an image encoder holds per row in a forward pass: the frame as
     float, then every conv layer's output (what a no-grad pass over a whole batch
     keeps at its peak, at most; torch frees some earlier)."""
     h, w = int(shape[0]), int(shape[1])
     c = int(shape[2]) if len(shape) == 3 else 1
     total = h * w * c
-    if cnn == "none" and not cnn_layers:
-        return total
-    for out_ch, k, s in (cnn_layers or auto_cnn(h, w)):
+    for out_ch, k, s in conv_layers(h, w, cnn):
         h, w = (h - int(k)) // int(s) + 1, (w - int(k)) // int(s) + 1
         total += h * w * int(out_ch)
     return total

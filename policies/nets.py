@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from rllib_marl.envs.observations import is_image
-from rllib_marl.policies.defaults import auto_cnn
+from rllib_marl.policies.defaults import conv_layers
 
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU}
 
@@ -101,9 +101,9 @@ class ObsEncoder(nn.Module):
     """An observation leaf to a flat float feature vector, over any leading axes.
 
     Vectors are flattened. Images (``rllib_marl.envs.observations.is_image``) are scaled from uint8
-    to [0, 1] here, in the model's first step, and go through a CNN (``cnn``:
-    ``"auto"`` (:func:`auto_cnn`), a list of ``[channels, kernel, stride]``, or
-    ``"none"``: flattened into the MLP that follows). Without a CNN the encoder
+    to [0, 1] here, in the model's first step, and go through a CNN (``cnn``, a
+    ``defaults.cnn_spec`` setting: ``"auto"`` (``defaults.auto_cnn``), a list of
+    ``[channels, kernel, stride]``, or ``"none"``: flattened into the MLP that follows). Without a CNN the encoder
     has no parameters, so flat-observation checkpoints are unchanged.
     """
 
@@ -115,11 +115,11 @@ class ObsEncoder(nn.Module):
         self.image = is_image(space)
         self.in_ndim = len(shape)
         self.cnn = None
-        if self.image and cnn != "none":
+        spec = conv_layers(shape[0], shape[1], cnn) if self.image else []
+        if spec:
             h, w = shape[0], shape[1]
             c = shape[2] if len(shape) == 3 else 1
             layers, ch = [], c
-            spec = auto_cnn(h, w) if cnn == "auto" else cnn
             for out_ch, k, s in spec:
                 conv = nn.Conv2d(ch, int(out_ch), int(k), int(s))
                 nn.init.orthogonal_(conv.weight, gain=nn.init.calculate_gain("relu"))
@@ -143,8 +143,3 @@ class ObsEncoder(nn.Module):
         y = self.cnn(x.reshape(-1, h, w, c).permute(0, 3, 1, 2))
         return y.reshape(*lead, -1)
 
-
-def cnn_spec(model_config) -> object:
-    """The ``cnn`` argument of :class:`ObsEncoder` from a module's model config."""
-    layers = model_config.get("cnn_layers") or []
-    return [list(x) for x in layers] if layers else model_config.get("cnn", "auto")

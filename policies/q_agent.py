@@ -37,7 +37,8 @@ from torch import nn
 from rllib_marl.envs.adapter import ACTION_MASK, AGENT_ID, OBS, STATE
 from rllib_marl.policies import defaults
 from rllib_marl.policies.mixers import QMixer, VDNMixer
-from rllib_marl.policies.nets import GRU, ObsEncoder, cnn_spec, mlp
+from rllib_marl.policies.defaults import cnn_spec
+from rllib_marl.policies.nets import GRU, ObsEncoder, mlp
 
 Q_VALUES = "q_values"
 MASKED_Q = -1e9

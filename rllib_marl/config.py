@@ -62,7 +62,7 @@ class ModelConfig:
             algorithm's default: MAPPO ``state``, IPPO ``obs``).
         value_normalization: running mean/std normalization of value targets.
         cnn: image observations (uint8 frames, e.g. after SuperSuit's resize):
-            ``auto`` encodes them with a CNN sized for the frame (policies/nets.py,
+            ``auto`` encodes them with a CNN sized for the frame (policies/defaults.py,
             ``auto_cnn``), ``none`` flattens them into the MLP. Frames stay uint8
             until the model's first layer, which scales them to [0, 1].
         cnn_layers: explicit conv layers, each ``[channels, kernel, stride]``

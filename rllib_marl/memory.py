@@ -128,15 +128,17 @@ def estimate(exp, env, available: Optional[int] = None) -> MemoryEstimate:
 def critic_pass_bytes_per_env_step(exp, env) -> int:
     """On-policy learners compute every row's value in one pass over the whole
     train batch; for frames, the critic's CNN activations dominate (float32)."""
+    from rllib_marl.build import model_config
     from rllib_marl.envs.observations import OBS, STATE, is_image
-    from rllib_marl.policies.defaults import encoder_floats
+    from rllib_marl.policies.defaults import cnn_spec, encoder_floats
 
-    crit = exp.model.critic_input if exp.model.critic_input != "auto" else exp.spec.critic_input
+    mc = model_config(exp)  # the modules' own settings (critic_input resolved)
+    crit, cnn = mc["critic_input"], cnn_spec(mc)
+    reads = ([STATE] if crit in ("state", "state+obs") else []) + ([OBS] if crit in ("state+obs", "obs") else [])
     floats = 0
     for a in env.possible_agents:
         space = env.observation_spaces[a]
-        reads = ([STATE] if crit in ("state", "state+obs") else []) + ([OBS] if crit in ("state+obs", "obs") else [])
         for key in reads:
             if key in space.spaces and is_image(space[key]):
-                floats += encoder_floats(space[key].shape, exp.model.cnn, exp.model.cnn_layers)
+                floats += encoder_floats(space[key].shape, cnn)
     return floats * 4
