@@ -42,7 +42,7 @@ def score(pred_run: Path, prey_run: Path, episodes: int):
     args = build_parser().parse_args([str(pred_run), "--opponent", str(prey_run), "--play", "agent=opponent",
                                       "--episodes", str(episodes)])
     plan = make_plan(args)
-    stats = summarize(plan, sample_episodes(plan), plan.convention)
+    stats = summarize(plan, sample_episodes(plan))
     return stats["env_metrics"]["touches"]["mean"]
 
 

@@ -19,6 +19,14 @@ AGENT_ID = "agent_id"
 ACTION_MASK = "action_mask"
 
 
+def actor_keys(space: spaces.Dict) -> list:
+    """The keys of an agent's Dict observation an actor reads, in a fixed order:
+    all but the global state, which only critics read."""
+    order = [OBS, AGENT_ID, ACTION_MASK]
+    keys = [k for k in space.spaces if k != STATE]
+    return sorted(keys, key=lambda k: (order.index(k) if k in order else len(order), k))
+
+
 class ObservationSpaceError(ValueError):
     """An observation space the adapter cannot turn into a float vector or image."""
 

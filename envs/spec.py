@@ -25,6 +25,14 @@ def agent_prefix(agent_id: str) -> str:
     return re.sub(r"[_-]?\d+$", "", str(agent_id)) or str(agent_id)
 
 
+def teams_by_prefix(agents) -> Dict[str, List[str]]:
+    """``{team: [agents]}`` by :func:`agent_prefix`, in the agents' order (``env.teams: by_prefix``)."""
+    teams: Dict[str, List[str]] = {}
+    for a in agents:
+        teams.setdefault(agent_prefix(a), []).append(a)
+    return teams
+
+
 @dataclass
 class RewardConfig:
     """How each agent's training reward is formed from the env's rewards.

@@ -109,21 +109,22 @@ def resolve_checkpoint(path: str, what: str) -> Tuple[Path, Path]:
                             "(with algorithm_state.pkl)")
 
 
-def load_source(path: str, label: str) -> Source:
+def load_source(path: str, label: str) -> Tuple[Source, Any]:
+    """The run behind a checkpoint, and its env as validation built it (the
+    caller closes it)."""
     from rllib_marl.config import load_experiment, validate
 
     run_dir, ck = resolve_checkpoint(path, label)
     exp = load_experiment(run_dir / RUN_CONFIG)
     env, mapping = validate(exp)
-    env.close()
     if exp.league is not None:  # league seats: the main learner plays every seat by default
         mapping = {a: LEAGUE_MAIN for a in mapping}
     mdir = ck / RL_MODULE_DIR
     if not mdir.is_dir():
+        env.close()
         raise ConfigError(label, f"{ck} has no module weights ({RL_MODULE_DIR} is missing)")
-    modules = sorted(d.name for d in mdir.iterdir() if (d / "module_state.pkl").exists()
-                     or any(d.glob("module_state*")))
-    return Source(label, run_dir, ck, exp, mapping, modules)
+    modules = sorted(d.name for d in mdir.iterdir() if any(d.glob("module_state*")))
+    return Source(label, run_dir, ck, exp, mapping, modules), env
 
 
 def _agents_of(who: str, agents: List[str]) -> List[str]:
@@ -195,20 +196,14 @@ def _space_text(space) -> str:
     return f"{type(space).__name__}{tuple(space.shape)}"
 
 
-def _acting_keys(space):
-    """What an actor reads of our Dict observations (the global state is the critics')."""
-    from rllib_marl.envs.adapter import STATE
-
-    return {k: v for k, v in space.spaces.items() if k != STATE}
-
-
 def check_fits(module, env, agent: str, src: Source, mid: str) -> None:
     """Refuses a module whose observation or action space is not the env's for ``agent``."""
     obs_m, obs_e = module.observation_space, env.observation_spaces[agent]
     act_m, act_e = module.action_space, env.action_spaces[agent]
-    keys_m, keys_e = _acting_keys(obs_m), _acting_keys(obs_e)
-    same_obs = keys_m.keys() == keys_e.keys() and all(
-        keys_m[k].shape == keys_e[k].shape for k in keys_m)
+    from rllib_marl.envs.observations import actor_keys
+
+    keys = actor_keys(obs_m)
+    same_obs = keys == actor_keys(obs_e) and all(obs_m[k].shape == obs_e[k].shape for k in keys)
     same_act = type(act_m) is type(act_e) and getattr(act_m, "n", None) == getattr(act_e, "n", None) \
         and act_m.shape == act_e.shape
     if not (same_obs and same_act):
@@ -232,34 +227,34 @@ class EvalPlan:
     sides: Optional[Dict[str, List[str]]] = None  # two sides of a game, for win / draw / loss
     sides_inferred: bool = False  # two agents, one team: sides only if the episodes are zero-sum
     modules: Dict[str, Any] = field(default_factory=dict)  # eval module id -> loaded RLModule
+    agents: List[str] = field(default_factory=list)  # the env's agents, sorted
+    api: str = "parallel"  # the env's PettingZoo API
+    base_config: Any = None  # the run's RLlib config, built once (see eval_config)
 
 
-def _sides(plan: EvalPlan, agents: List[str]) -> Optional[Dict[str, List[str]]]:
-    from rllib_marl.envs.spec import agent_prefix
+def _sides(plan: EvalPlan, agents: List[str]) -> Tuple[Optional[Dict[str, List[str]]], bool]:
+    """The two sides of a game, if any, and whether they are only inferred (two
+    agents, one team: sides only if the episodes turn out zero-sum)."""
+    from rllib_marl.envs.spec import teams_by_prefix
 
     if plan.opponent is not None:
         mine = [a for a in agents if plan.seats[a][0] is plan.main]
         theirs = [a for a in agents if plan.seats[a][0] is plan.opponent]
-        return {"checkpoint": mine, OPPONENT: theirs} if mine and theirs else None
+        return ({"checkpoint": mine, OPPONENT: theirs} if mine and theirs else None), False
     exp = plan.main.exp
     if exp.league is not None:
-        return {a: [a] for a in agents}
+        return {a: [a] for a in agents}, False
     if exp.env.teams == "by_prefix":
-        teams: Dict[str, List[str]] = {}
-        for a in agents:
-            teams.setdefault(agent_prefix(a), []).append(a)
-        return teams if len(teams) == 2 else None
+        teams = teams_by_prefix(agents)
+        return (teams if len(teams) == 2 else None), False
     if len(agents) == 2:  # e.g. a two-player board game trained without a league: see summarize
-        plan.sides_inferred = True
-        return {a: [a] for a in agents}
-    return None
+        return {a: [a] for a in agents}, True
+    return None, False
 
 
 def make_plan(args) -> EvalPlan:
     """Everything checked before anything runs: checkpoints, seats, spaces."""
     from ray.rllib.core.rl_module.rl_module import RLModule
-
-    from rllib_marl.config import validate
 
     if args.episodes < 1:
         raise ConfigError("--episodes", "must be >= 1")
@@ -269,29 +264,29 @@ def make_plan(args) -> EvalPlan:
         raise ConfigError("--num-envs-per-env-runner", "must be >= 1")
     if args.render_episodes < 1:
         raise ConfigError("--render-episodes", "must be >= 1")
-    main = load_source(args.checkpoint, "checkpoint")
-    if not args.verbose:  # RLlib's warnings while loading modules go to the run's ray.log
-        from rllib_marl.train import route_library_logs
-
-        route_library_logs(main.run_dir)
-    opponent = load_source(args.opponent, OPPONENT) if args.opponent else None
-    if args.play and opponent is None and any(p.split("=", 1)[-1].startswith(OPPONENT) for p in args.play):
-        raise ConfigError("--play", "names the opponent; give its checkpoint with --opponent")
-    env, _ = validate(main.exp)
+    main, env = load_source(args.checkpoint, "checkpoint")
     try:
+        if not args.verbose:  # RLlib's warnings while loading modules go to the run's ray.log
+            from rllib_marl.train import route_library_logs
+
+            route_library_logs(main.run_dir)
+        opponent = None
+        if args.opponent:
+            opponent, opponent_env = load_source(args.opponent, OPPONENT)
+            opponent_env.close()
         agents = sorted(env.possible_agents)
         seats = seat_plan(main, opponent, args.play, agents)
         plan = EvalPlan(main, opponent, seats, args.episodes, args.explore,
                         main.exp.seed if args.seed is None else args.seed,
-                        args.num_env_runners, min(args.num_envs_per_env_runner, args.episodes))
+                        args.num_env_runners, min(args.num_envs_per_env_runner, args.episodes),
+                        convention=env.team_return_convention, agents=agents, api=env.api)
         for agent in agents:
             src, mid = seats[agent]
             eid = eval_module_id(src, mid)
             if eid not in plan.modules:
                 plan.modules[eid] = RLModule.from_checkpoint(str((src.module_dir / mid).resolve()))
             check_fits(plan.modules[eid], env, agent, src, mid)
-        plan.sides = _sides(plan, agents)
-        plan.convention = env.team_return_convention
+        plan.sides, plan.sides_inferred = _sides(plan, agents)
     finally:
         env.close()
     if args.render:
@@ -309,10 +304,11 @@ def eval_config(plan: EvalPlan, num_env_runners: int, num_envs: int, render: boo
     from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
     from rllib_marl.build import AgentToModule, build_algo_config
-    from rllib_marl.config import ScaleConfig
 
-    config, _ = build_algo_config(plan.main.exp, ScaleConfig(num_env_runners=num_env_runners,
-                                                             num_envs_per_env_runner=num_envs))
+    if plan.base_config is None:  # validates the run's config and builds its env: once per plan
+        plan.base_config, _ = build_algo_config(plan.main.exp)
+    config = plan.base_config.copy(copy_frozen=False)
+    config.env_runners(num_env_runners=num_env_runners, num_envs_per_env_runner=num_envs)
     specs = {
         eid: RLModuleSpec(module_class=type(m), observation_space=m.observation_space,
                           action_space=m.action_space, model_config=dict(m.model_config or {}),
@@ -425,18 +421,12 @@ def describe(values: List[float]) -> Dict[str, float]:
     return {"mean": mean, "std": std, "ci95": ci, "n": n}
 
 
-def team_value(returns: Dict[str, float], agents: List[str], convention: str) -> float:
-    vals = [returns[a] for a in agents if a in returns]
-    if not vals:
-        return math.nan
-    return sum(vals) / len(vals) if convention == "mean" else sum(vals)
-
-
-def summarize(plan: EvalPlan, records: List[Dict[str, Any]], convention: str) -> Dict[str, Any]:
+def summarize(plan: EvalPlan, records: List[Dict[str, Any]]) -> Dict[str, Any]:
     """Per-agent, team / per-team and per-side statistics of the episodes."""
-    from rllib_marl.envs.spec import agent_prefix
+    from rllib_marl.envs.spec import teams_by_prefix
+    from rllib_marl.metrics import team_value
 
-    exp = plan.main.exp
+    exp, convention = plan.main.exp, plan.convention
     agents = sorted({a for r in records for a in r["returns"]})
     out: Dict[str, Any] = {
         "agent_returns": {a: describe([r["returns"][a] for r in records if a in r["returns"]]) for a in agents},
@@ -446,11 +436,8 @@ def summarize(plan: EvalPlan, records: List[Dict[str, Any]], convention: str) ->
     if cooperative:
         out["team_return"] = describe([team_value(r["returns"], agents, convention) for r in records])
     elif exp.env.teams == "by_prefix":
-        teams: Dict[str, List[str]] = {}
-        for a in agents:
-            teams.setdefault(agent_prefix(a), []).append(a)
         out["team_returns"] = {t: describe([team_value(r["returns"], members, convention) for r in records])
-                               for t, members in teams.items()}
+                               for t, members in teams_by_prefix(agents).items()}
     if plan.sides:
         names = list(plan.sides)
         side_returns = {s: [team_value(r["returns"], plan.sides[s], "sum") for r in records] for s in names}
@@ -527,21 +514,18 @@ def _step_count(src: Source) -> Optional[int]:
     return None
 
 
-def marl_eval_layout(plan: EvalPlan, records: List[Dict[str, Any]], convention: str) -> Dict[str, Any]:
+def marl_eval_layout(plan: EvalPlan, records: List[Dict[str, Any]]) -> Dict[str, Any]:
     """The episodes in marl-eval's layout: env → task → algorithm → run → step."""
-    from rllib_marl.envs.spec import agent_prefix
+    from rllib_marl.envs.spec import teams_by_prefix
+    from rllib_marl.metrics import team_value
 
-    exp = plan.main.exp
+    exp, convention = plan.main.exp, plan.convention
     name = exp.env.name.split(":")[-1]
     env_name, task = (name.rsplit(".", 1) if "." in name else ("rllib_marl", name))
     agents = sorted({a for r in records for a in r["returns"]})
     metrics: Dict[str, List[float]] = {}
     if exp.env.teams == "by_prefix" or plan.sides:
-        groups: Dict[str, List[str]] = {}
-        for a in agents:
-            groups.setdefault(agent_prefix(a), []).append(a)
-        if plan.sides:
-            groups = plan.sides
+        groups = plan.sides or teams_by_prefix(agents)
         for g, members in groups.items():
             metrics[f"return_{g}"] = [team_value(r["returns"], members, convention) for r in records]
     else:
@@ -690,18 +674,16 @@ def render_during_training(algo, exp, mapping: Dict[str, str], path: Path, fps: 
 
 
 def run(args, plan: EvalPlan) -> int:
-    from rllib_marl.train import env_version, route_library_logs
+    from rllib_marl.train import env_version
 
     exp = plan.main.exp
     out = Path(args.output).expanduser() if args.output else plan.main.run_dir / EVALUATION_JSON
-    if not args.verbose:
-        route_library_logs(plan.main.run_dir)
     convention = plan.convention
     env_pkg = env_version(exp.env.name)
     who = ", ".join(f"{a}: {'opponent ' if s.label == OPPONENT else ''}{m}" for a, (s, m) in plan.seats.items())
     print(f"evaluating {plan.main.checkpoint} | {exp.env.name} ({env_pkg}) | {who}", flush=True)
     records = sample_episodes(plan, verbose=args.verbose)
-    stats = summarize(plan, records, convention)
+    stats = summarize(plan, records)
     header = (f"{len(records)} episodes, {'exploring' if plan.explore else 'greedy'}, seed {plan.seed} | "
               "returns in the env's own rewards"
               + (f"; team return = {convention} over the team's agents"
@@ -731,7 +713,7 @@ def run(args, plan: EvalPlan) -> int:
     write_json(out, result)
     print(f"results: {out}")
     if args.marl_eval:
-        write_json(Path(args.marl_eval).expanduser(), marl_eval_layout(plan, records, convention))
+        write_json(Path(args.marl_eval).expanduser(), marl_eval_layout(plan, records))
         print(f"marl-eval layout: {args.marl_eval}")
     if args.render:
         n = render_episodes(plan, Path(args.render).expanduser(), args.render_episodes, args.fps)

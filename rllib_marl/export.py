@@ -22,7 +22,7 @@ import torch
 from gymnasium import spaces
 from ray.rllib.core.columns import Columns
 
-from rllib_marl.envs.observations import STATE
+from rllib_marl.envs.observations import actor_keys
 
 LAYOUT = "layout.json"
 LAYOUT_VERSION = 1
@@ -31,10 +31,8 @@ STATE_IN, STATE_OUT = "state_in_", "state_out_"
 
 
 def input_keys(module) -> List[str]:
-    """The observation keys an actor reads, in a fixed order (the global state is critics')."""
-    order = ["obs", "agent_id", "action_mask"]
-    keys = [k for k in module.observation_space.spaces if k != STATE]
-    return sorted(keys, key=lambda k: (order.index(k) if k in order else len(order), k))
+    """The observation keys a module's actor reads, in a fixed order."""
+    return actor_keys(module.observation_space)
 
 
 class GreedyActor(torch.nn.Module):
@@ -145,7 +143,7 @@ def export_module(module, config, path_stem: Path) -> Dict[str, Any]:
 def export_team(plan, out_dir: Path) -> Path:
     """Exports every module on ``plan.seats`` (an :class:`rllib_marl.evaluate.EvalPlan`)
     to ``out_dir``; returns the path of ``layout.json``."""
-    from rllib_marl.config import resolved_env_config, validate
+    from rllib_marl.config import resolved_env_config
     from rllib_marl.evaluate import eval_config, eval_module_id
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -153,13 +151,8 @@ def export_team(plan, out_dir: Path) -> Path:
     modules = {}
     for eid, module in plan.modules.items():
         modules[eid] = export_module(module, config, out_dir / eid)
-    env, _ = validate(plan.main.exp)
-    try:
-        agents = sorted(env.possible_agents)
-        api = env.api
-        mask_from_info = bool(plan.main.exp.env.action_mask_from_info)
-    finally:
-        env.close()
+    agents = plan.agents
+    mask_from_info = bool(plan.main.exp.env.action_mask_from_info)
     env_cfg = dataclasses.asdict(resolved_env_config(plan.main.exp))
     layout = {
         "version": LAYOUT_VERSION,
@@ -167,13 +160,14 @@ def export_team(plan, out_dir: Path) -> Path:
         "opponent": str(plan.opponent.checkpoint) if plan.opponent else None,
         "algorithm": plan.main.exp.algorithm,
         "env": env_cfg,
-        "api": api,
+        "api": plan.api,
         "agents": {a: {"module": eval_module_id(src, mid), "index": agents.index(a)}
                    for a, (src, mid) in plan.seats.items()},
         "num_agents": len(agents),
         "inputs_from_env": {
-            "obs": "the agent's raw observation (its 'observation' entry when it is a dict) as float32; "
-                   "a Discrete observation becomes a one-hot vector",
+            "obs": "the agent's raw observation (its 'observation' entry when it is a dict) in the input's "
+                   "dtype: uint8 frames as they are, anything else as float32; a Discrete observation "
+                   "becomes a one-hot vector",
             "agent_id": "one-hot of the agent's index (agents sorted by name) over num_agents",
             "action_mask": "1 = allowed: the raw observation's 'action_mask' entry"
                            + (", else infos[agent]['action_mask']" if mask_from_info else ""),

@@ -20,7 +20,7 @@ from ray.rllib.callbacks.callbacks import RLlibCallback
 
 from rllib_marl.envs.adapter import ENV_RETURN_INFO
 from rllib_marl.envs.env_metrics import ENV_METRICS_INFO
-from rllib_marl.envs.spec import agent_prefix
+from rllib_marl.envs.spec import teams_by_prefix
 
 # Keys under result["env_runners"][MARL_KEY] and top-level result keys.
 MARL_KEY = "marl"
@@ -60,6 +60,15 @@ def episode_returns(episode) -> Tuple[Dict[str, float], Dict[str, float]]:
     return returns, dict(measured)
 
 
+def team_value(returns: Dict[str, float], agents, convention: str) -> float:
+    """A team's return from its agents' returns: their sum, or their mean under
+    the ``mean`` convention (NaN when none of them has a return)."""
+    vals = [returns[a] for a in agents if a in returns]
+    if not vals:
+        return math.nan
+    return sum(vals) / len(vals) if convention == "mean" else sum(vals)
+
+
 class MarlMetricsCallback(RLlibCallback):
     """Logs team / per-agent env returns per episode; lifts them to the top level."""
 
@@ -80,20 +89,14 @@ class MarlMetricsCallback(RLlibCallback):
         if not returns:
             return
         cfg = getattr(env_runner, "config", None)
-        mean = self._convention(cfg) == "mean"
+        conv = self._convention(cfg)
         win = smoothing_window(cfg)
         if self._teams(cfg) == "by_prefix":
-            teams: Dict[str, list] = {}
-            for aid, r in returns.items():
-                teams.setdefault(agent_prefix(aid), []).append(r)
-            for name, rs in teams.items():
-                value = sum(rs) / len(rs) if mean else sum(rs)
-                metrics_logger.log_value((MARL_KEY, TEAM_RETURNS, name), value, window=win)
+            for name, members in teams_by_prefix(returns).items():
+                metrics_logger.log_value((MARL_KEY, TEAM_RETURNS, name), team_value(returns, members, conv),
+                                         window=win)
         elif not _is_league(cfg):  # a league game is two-sided: no team return
-            team = sum(returns.values())
-            if mean:
-                team /= len(returns)
-            metrics_logger.log_value((MARL_KEY, TEAM_RETURN), team, window=win)
+            metrics_logger.log_value((MARL_KEY, TEAM_RETURN), team_value(returns, list(returns), conv), window=win)
         # The whole episode's length: ``len(episode)`` counts only the chunk since
         # the last sample() cut, ``env_t`` every env step since the reset.
         metrics_logger.log_value((MARL_KEY, EPISODE_LEN), int(getattr(episode, "env_t", len(episode))),

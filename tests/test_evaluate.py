@@ -116,7 +116,9 @@ def test_cross_play_mixes_modules_of_two_runs(runs, tmp_path):
 def test_a_league_main_agent_plays_its_own_snapshot(runs, tmp_path):
     from rllib_marl.evaluate import load_source
 
-    snapshots = [m for m in load_source(str(runs["league"]), "checkpoint").modules if m.startswith("main_0@")]
+    source, env = load_source(str(runs["league"]), "checkpoint")
+    env.close()
+    snapshots = [m for m in source.modules if m.startswith("main_0@")]
     assert snapshots
     out = tmp_path / "l.json"
     _evaluate(runs["league"], "--play", f"player_2={snapshots[0]}", "--episodes", 40, "--explore", "--output", out)
