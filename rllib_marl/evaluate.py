@@ -514,8 +514,10 @@ def _step_count(src: Source) -> Optional[int]:
     return None
 
 
-def marl_eval_layout(plan: EvalPlan, records: List[Dict[str, Any]]) -> Dict[str, Any]:
-    """The episodes in marl-eval's layout: env → task → algorithm → run → step."""
+def marl_eval_layout(plan: EvalPlan, records: List[Dict[str, Any]], stats: Dict[str, Any]) -> Dict[str, Any]:
+    """The episodes in marl-eval's layout: env → task → algorithm → run → step,
+    with the groups :func:`summarize` reported (``stats``): the two sides, the
+    teams, or one team (``return``)."""
     from rllib_marl.envs.spec import teams_by_prefix
     from rllib_marl.metrics import team_value
 
@@ -524,8 +526,8 @@ def marl_eval_layout(plan: EvalPlan, records: List[Dict[str, Any]]) -> Dict[str,
     env_name, task = (name.rsplit(".", 1) if "." in name else ("rllib_marl", name))
     agents = sorted({a for r in records for a in r["returns"]})
     metrics: Dict[str, List[float]] = {}
-    if exp.env.teams == "by_prefix" or plan.sides:
-        groups = plan.sides or teams_by_prefix(agents)
+    if "side_returns" in stats or "team_returns" in stats:
+        groups = plan.sides if "side_returns" in stats else teams_by_prefix(agents)
         for g, members in groups.items():
             metrics[f"return_{g}"] = [team_value(r["returns"], members, convention) for r in records]
     else:
@@ -713,7 +715,7 @@ def run(args, plan: EvalPlan) -> int:
     write_json(out, result)
     print(f"results: {out}")
     if args.marl_eval:
-        write_json(Path(args.marl_eval).expanduser(), marl_eval_layout(plan, records))
+        write_json(Path(args.marl_eval).expanduser(), marl_eval_layout(plan, records, stats))
         print(f"marl-eval layout: {args.marl_eval}")
     if args.render:
         n = render_episodes(plan, Path(args.render).expanduser(), args.render_episodes, args.fps)
