@@ -269,7 +269,7 @@ def case_runner_kill(algorithm: str, work: Path) -> Dict[str, Any]:
         rc = -1
     its = _iterations(out)
     return {"ok": rc == 0 and its == list(range(1, ITERATIONS + 1)),
-            "what": [f"killed runner pid {pids[0]} of {len(pids)} after iteration {len(its) and 2}",
+            "what": [f"killed runner pid {pids[0]} of {len(pids)} after iteration 2",
                      f"exit {rc}; progress rows 1..{its[-1] if its else '-'} ({len(its)} rows)"]}
 
 

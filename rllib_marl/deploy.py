@@ -79,7 +79,7 @@ class ExportedTeam:
         """Greedy actions for the agents in ``observations`` (one batched run per module).
 
         ``spaces``: each agent's raw observation space; needed once per agent when
-        an observation is Discrete (taken from :func:`make_env` envs automatically).
+        an observation is Discrete (one-hot input); :func:`play_episode` passes them.
         """
         infos = infos or {}
         by_module: Dict[str, List[str]] = {}

@@ -583,6 +583,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"config error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
     from rllib_marl.cluster import ClusterError
+    from rllib_marl.env_runner import EnvFailedError
 
     try:
         if args.tune:
@@ -597,11 +598,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     except ClusterError as e:
         print(f"cluster error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except Exception as e:  # noqa: BLE001 - only our env runner's give-up is a user-facing error
-        from rllib_marl.env_runner import EnvFailedError
-
-        if not isinstance(e, EnvFailedError):
-            raise
+    except EnvFailedError as e:
         ck = _latest_checkpoint(plan.out)
         print(f"env error: {e}\nthe tracebacks are in {plan.out / LIBRARY_LOG}; "
               + (f"the last checkpoint is {ck} (resume with --resume {plan.out} once the env is fixed)"
