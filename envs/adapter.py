@@ -36,6 +36,7 @@ from rllib_marl.envs.env_metrics import ENV_METRICS_INFO
 from rllib_marl.envs.registry import EnvError, make_pettingzoo
 from rllib_marl.envs.spec import (
     GLOBAL_STATE_MODES,
+    teams_by_prefix,
     REWARD_MODES,
     TEAM_AGGREGATES,
     TEAM_RETURN_CONVENTIONS,
@@ -45,10 +46,13 @@ from rllib_marl.envs.spec import (
 from rllib_marl.envs.observations import (  # noqa: F401  (re-exported names)
     ACTION_MASK,
     AGENT_ID,
+    COMM_KEYS,
     OBS,
     STATE,
     ObservationSpaceError,
     agent_onehot,
+    comm_inputs,
+    comm_spaces,
     is_image,
     model_space,
     split_obs_space,
@@ -145,11 +149,17 @@ class _PettingZooAdapter(MultiAgentEnv):
                 self._state_dim = int(self._concat_offsets[-1])
                 self._state_box = spaces.Box(-np.inf, np.inf, (self._state_dim,), np.float32)
 
+        self._comm_teams = self._comm_setup(cfg) if cfg.comm else []
+        self._comm_rng = np.random.default_rng()
+
         # RLlib-facing spaces.
         self.observation_spaces = {}
         self.action_spaces = {}
         for a in self.possible_agents:
             d = {OBS: self._obs_spaces_f[a]}
+            for members in self._comm_teams:
+                if a in members:
+                    d.update(comm_spaces(len(members), self._comm_entry_dim))
             if mode != "none":
                 d[STATE] = self._state_box
             if cfg.agent_id:
@@ -172,6 +182,44 @@ class _PettingZooAdapter(MultiAgentEnv):
         self.team_return_convention = conv
         self._env_returns: Dict[str, float] = {}
         self._episode_metrics = env_metrics.for_env(env) if api == "parallel" else None
+
+    def _comm_setup(self, cfg: EnvConfig):
+        """The teams that exchange messages (``env.teams``), each in sorted agent order."""
+        if self.api != "parallel":
+            raise EnvError(f"comm: {cfg.name} is turn-based (AEC); messages are exchanged between agents "
+                           "acting in the same step, so communication needs a parallel env")
+        if not 0.0 <= cfg.comm_dropout <= 1.0:
+            raise EnvError(f"comm.dropout: {cfg.comm_dropout} is outside [0, 1]")
+        images = [a for a in self.possible_agents if is_image(self._obs_spaces_f[a])]
+        if images:
+            raise EnvError(f"comm: {images[0]} sees image frames; communication supports vector "
+                           "observations only yet")
+        sizes = {a: int(np.prod(self._obs_spaces_f[a].shape)) for a in self.possible_agents}
+        if len(set(sizes.values())) > 1:
+            listed = ", ".join(f"{a} {n}" for a, n in sizes.items())
+            raise EnvError(f"comm: a team's agents share one message encoder, so their observations must have "
+                           f"one size ({listed}); pad them with the pad_observations_v0 wrapper")
+        self._comm_entry_dim = next(iter(sizes.values())) + (self._n if cfg.agent_id else 0)
+        agents = self.possible_agents
+        return [agents] if cfg.teams == "one" else list(teams_by_prefix(agents).values())
+
+    @property
+    def comm_teams(self):
+        """The teams that exchange messages (each a list of agents in its fixed order); [] without comm."""
+        return [list(t) for t in self._comm_teams]
+
+    def _comm_keys(self, out: Dict[str, dict]) -> None:
+        """Adds each present member's communication keys to its observation (in place)."""
+        for members in self._comm_teams:
+            entries = {}
+            for a in members:
+                if a in out:
+                    e = out[a][OBS].reshape(-1)
+                    if self.cfg.agent_id:
+                        e = np.concatenate([e, out[a][AGENT_ID]])
+                    entries[a] = e.astype(np.float32, copy=False)
+            for a, keys in comm_inputs(members, entries, self.cfg.comm_dropout, self._comm_rng).items():
+                out[a].update(keys)
 
     @staticmethod
     def _check_cfg(cfg: EnvConfig) -> None:
@@ -248,6 +296,8 @@ class _PettingZooAdapter(MultiAgentEnv):
                     else np.asarray(mask, dtype=np.float32)
                 )
             out[a] = d
+        if self._comm_teams:
+            self._comm_keys(out)
         return out
 
     def _shape_rewards(self, rewards: Dict[str, float]) -> Dict[str, float]:
@@ -278,6 +328,8 @@ class ParallelPettingZooAdapter(_PettingZooAdapter):
 
     def reset(self, *, seed: Optional[int] = None, options: Optional[dict] = None):
         raw_obs, infos = self.env.reset(seed=seed, options=options)
+        if seed is not None:  # lost messages are drawn from the episode's seed too
+            self._comm_rng = np.random.default_rng([seed, 1])
         self.agents = sorted(self.env.agents)
         self._env_returns = {a: 0.0 for a in self.agents}
         if self._episode_metrics is not None:

@@ -17,12 +17,18 @@ OBS = "obs"
 STATE = "state"
 AGENT_ID = "agent_id"
 ACTION_MASK = "action_mask"
+# Learned communication (a ``comm`` block): the team's inputs in each member's
+# observation (rllib_marl.policies.comm).
+TEAM_OBS = "team_obs"
+COMM_LINKS = "comm_links"
+COMM_SELF = "comm_self"
+COMM_KEYS = (TEAM_OBS, COMM_LINKS, COMM_SELF)
 
 
 def actor_keys(space: spaces.Dict) -> list:
     """The keys of an agent's Dict observation an actor reads, in a fixed order:
     all but the global state, which only critics read."""
-    order = [OBS, AGENT_ID, ACTION_MASK]
+    order = [OBS, AGENT_ID, ACTION_MASK, TEAM_OBS, COMM_LINKS, COMM_SELF]
     keys = [k for k in space.spaces if k != STATE]
     return sorted(keys, key=lambda k: (order.index(k) if k in order else len(order), k))
 
@@ -95,3 +101,40 @@ def agent_onehot(index: int, n: int) -> np.ndarray:
     v = np.zeros(n, np.float32)
     v[index] = 1.0
     return v
+
+
+def comm_spaces(n_members: int, entry_dim: int) -> dict:
+    """The spaces of the communication keys of one member of a team of ``n_members``."""
+    return {
+        TEAM_OBS: spaces.Box(-np.inf, np.inf, (n_members, entry_dim), np.float32),
+        COMM_LINKS: spaces.Box(0.0, 1.0, (n_members, n_members), np.float32),
+        COMM_SELF: spaces.Box(0.0, 1.0, (n_members,), np.float32),
+    }
+
+
+def comm_inputs(members, entries, dropout: float = 0.0, rng: Optional[np.random.Generator] = None) -> dict:
+    """The communication keys of every present member of one team in one env step.
+
+    Args:
+        members: the team's agents, in its fixed order.
+        entries: ``{agent: flat float entry}`` of the members present this step
+            (absent ones send nothing and get no keys).
+        dropout: probability that one message (one sender → one receiver) is lost.
+        rng: draws the lost messages (needed when ``dropout > 0``).
+
+    Returns ``{agent: {team_obs, comm_links, comm_self}}``; every present member
+    gets the same ``team_obs`` and ``comm_links``.
+    """
+    g = len(members)
+    present = np.array([a in entries for a in members], dtype=bool)
+    dim = next(iter(entries.values())).shape[-1] if entries else 0
+    team = np.zeros((g, dim), np.float32)
+    for i, a in enumerate(members):
+        if present[i]:
+            team[i] = entries[a]
+    links = np.outer(present, present) & ~np.eye(g, dtype=bool)
+    if dropout > 0.0:
+        links &= rng.random((g, g)) >= dropout
+    links = links.astype(np.float32)
+    return {a: {TEAM_OBS: team, COMM_LINKS: links, COMM_SELF: agent_onehot(i, g)}
+            for i, a in enumerate(members) if present[i]}

@@ -88,6 +88,12 @@ class EnvConfig:
             e.g. ``adversary`` and ``agent`` in mpe2's simple_tag: competitive
             and mixed games, where a sum over opponents means nothing; each
             team's return is reported, no overall team return).
+        comm: add the communication keys (``team_obs``, ``comm_links``,
+            ``comm_self``) to each agent's observation, for the agents of each
+            team (as ``teams`` defines them). Set from the experiment's
+            top-level ``comm`` block, not by hand.
+        comm_dropout: probability that one message is lost in an env step
+            (also set from the ``comm`` block; evaluation has its own).
     """
 
     name: str = ""
@@ -100,6 +106,8 @@ class EnvConfig:
     team_return: str = field(default="auto", metadata={"choices": TEAM_RETURN_CONVENTIONS})
     action_mask_from_info: bool = False
     teams: str = field(default="one", metadata={"choices": TEAMS})
+    comm: bool = False
+    comm_dropout: float = 0.0
 
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)

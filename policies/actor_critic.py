@@ -8,7 +8,10 @@ The actor reads the agent's own observation (``obs``, plus the one-hot
 * ``obs`` (IPPO: a decentralized critic),
 
 plus the agent id when present. An optional GRU makes the actor recurrent for
-partially observable tasks (the critic stays feed-forward on its input). Value
+partially observable tasks (the critic stays feed-forward on its input). With
+a ``comm`` setting the actor's first layer is a communication block
+(``rllib_marl.policies.comm``: CommNet or TarMAC messages between the agents of
+a team) in place of the plain observation encoder. Value
 normalization (``value_normalization``) keeps running statistics of the value
 targets in the module; ``compute_values`` returns values in reward units.
 
@@ -29,7 +32,9 @@ from ray.rllib.utils.annotations import override
 from torch import nn
 
 from rllib_marl.envs.adapter import ACTION_MASK, AGENT_ID, OBS, STATE
+from rllib_marl.envs.observations import COMM_LINKS, COMM_SELF, TEAM_OBS
 from rllib_marl.policies import defaults
+from rllib_marl.policies.comm import comm_block
 from rllib_marl.policies.defaults import cnn_spec
 from rllib_marl.policies.nets import GRU, ObsEncoder, RunningMeanStd, mlp
 
@@ -68,9 +73,19 @@ class ActorCriticModule(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
         self._has_id = AGENT_ID in obs_space.spaces
         self._has_mask = ACTION_MASK in obs_space.spaces
         cnn = cnn_spec(cfg)
-        self.obs_encoder = ObsEncoder(obs_space[OBS], cnn)
         id_dim = _flat_dim(obs_space[AGENT_ID]) if self._has_id else 0
-        actor_in = self.obs_encoder.out_dim + id_dim
+        hidden: List[int] = list(cfg["hidden"])
+        self.comm = None
+        if cfg.get("comm"):
+            if TEAM_OBS not in obs_space.spaces:
+                raise ValueError("model.comm needs the env's communication keys (env.comm: true, set by "
+                                 "the experiment's comm block)")
+            # The first hidden layer encodes each member's entry; messages follow.
+            self.comm = comm_block(cfg, obs_space[TEAM_OBS].shape[-1], hidden[0], cfg["activation"])
+            actor_in, hidden = self.comm.out_dim, hidden[1:]
+        else:
+            self.obs_encoder = ObsEncoder(obs_space[OBS], cnn)
+            actor_in = self.obs_encoder.out_dim + id_dim
 
         act = self.action_space
         if isinstance(act, spaces.Discrete):
@@ -85,7 +100,6 @@ class ActorCriticModule(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
                 f"ActorCriticModule supports Discrete and 1-D Box actions, got {act}"
             )
 
-        hidden: List[int] = list(cfg["hidden"])
         self._use_gru = bool(cfg["use_gru"])
         if self._use_gru:
             gh = int(cfg["gru_hidden"])
@@ -97,6 +111,7 @@ class ActorCriticModule(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
         self.value_norm = None
         if not self.inference_only:
             # The critic's own encoders (an image CNN is not shared with the actor).
+            hidden = list(cfg["hidden"])
             critic_in = id_dim
             if crit in ("state", "state+obs"):
                 self.critic_state_encoder = ObsEncoder(obs_space[STATE], cnn)
@@ -121,7 +136,9 @@ class ActorCriticModule(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
 
     # ----- inputs -----------------------------------------------------------------
 
-    def _actor_input(self, obs: Dict[str, torch.Tensor]) -> torch.Tensor:
+    def _actor_input(self, obs: Dict[str, torch.Tensor], record_stats: bool = False) -> torch.Tensor:
+        if self.comm is not None:
+            return self.comm(obs[TEAM_OBS], obs[COMM_LINKS], obs[COMM_SELF], record_stats=record_stats)
         x = self.obs_encoder(obs[OBS])
         if self._has_id:
             x = torch.cat([x, obs[AGENT_ID]], dim=-1)
@@ -146,9 +163,9 @@ class ActorCriticModule(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
             return {}
         return {"h": np.zeros(int(self._cfg["gru_hidden"]), np.float32)}
 
-    def _pi(self, batch: Dict[str, Any]) -> Dict[str, Any]:
+    def _pi(self, batch: Dict[str, Any], record_stats: bool = False) -> Dict[str, Any]:
         obs = batch[Columns.OBS]
-        x = self._actor_input(obs)
+        x = self._actor_input(obs, record_stats)
         out: Dict[str, Any] = {}
         if self._use_gru:
             h0 = batch[Columns.STATE_IN]["h"].unsqueeze(0)
@@ -171,7 +188,8 @@ class ActorCriticModule(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
 
     @override(TorchRLModule)
     def _forward_train(self, batch: Dict[str, Any], **kwargs) -> Dict[str, Any]:
-        return self._pi(batch)
+        # Message statistics are kept from training passes (the learner logs them).
+        return self._pi(batch, record_stats=True)
 
     def compute_normalized_values(self, batch: Dict[str, Any]) -> torch.Tensor:
         """The raw value head (normalized units when value normalization is on)."""
@@ -183,6 +201,10 @@ class ActorCriticModule(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
         if self.value_norm is not None:
             v = self.value_norm.denormalize(v)
         return v
+
+    def comm_stats(self) -> Dict[str, torch.Tensor]:
+        """Message statistics of the last training pass (empty without communication)."""
+        return dict(self.comm.last_stats) if self.comm is not None else {}
 
     @override(InferenceOnlyAPI)
     def get_non_inference_attributes(self) -> List[str]:

@@ -71,6 +71,8 @@ def model_config(exp: ExperimentConfig) -> Dict[str, object]:
     m = dataclasses.asdict(exp.model)
     if m["critic_input"] == "auto":
         m["critic_input"] = exp.spec.critic_input
+    if exp.comm is not None:  # the module's part of the comm block (dropout is the env's)
+        m["comm"] = {k: getattr(exp.comm, k) for k in ("type", "rounds", "message_size", "log_stats")}
     return m
 
 
@@ -128,7 +130,9 @@ def build_algo_config(exp: ExperimentConfig, scale: ScaleConfig = ScaleConfig())
             evaluation_num_env_runners=0,  # the driver evaluates: no extra actors
             # Our returns are averaged over this evaluation's episodes only.
             evaluation_config={"explore": ev.explore,
-                               "metrics_num_episodes_for_smoothing": ev.episodes},
+                               "metrics_num_episodes_for_smoothing": ev.episodes,
+                               **({"env_config": {**env_cfg.to_dict(), "comm_dropout": exp.comm.eval_dropout}}
+                                  if exp.comm is not None else {})},
         )
     config.debugging(seed=exp.seed)
     config.fault_tolerance(

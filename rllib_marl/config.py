@@ -14,6 +14,7 @@ optional)::
     checkpoint: {interval: 10}
     evaluation: {interval: 25, episodes: 20, explore: false}
     league: {...}               # LeagueConfig: self-play league (two-sided games)
+    comm: {type: tarmac}        # CommConfig: learned messages within each team
     tune: {...}                 # TuneConfig, used by --tune
     seed: 0
 
@@ -78,6 +79,33 @@ class ModelConfig:
     value_normalization: bool = ACTOR_CRITIC["value_normalization"]
     cnn: str = choices("auto", "none", default=ACTOR_CRITIC["cnn"])
     cnn_layers: List[List[int]] = field(default_factory=list)
+
+
+@dataclass
+class CommConfig:
+    """Learned communication between the agents of each team (``env.teams``):
+    differentiable messages trained end to end with the policy
+    (rllib_marl/policies/comm.py). Every team must be played by one module.
+
+    Attributes:
+        type: ``commnet`` (mean of the others' messages) or ``tarmac``
+            (targeted messages: signature-query attention over the senders).
+        rounds: exchanges per env step.
+        message_size: size of a message (TarMAC: of the value part).
+        dropout: probability that one message (one sender to one receiver) is
+            lost in an env step, during training.
+        eval_dropout: the same during evaluation episodes (``evaluate
+            --comm-dropout`` sets it after training).
+        log_stats: log message statistics in progress.csv (how many senders an
+            agent heard, the size of what it received, TarMAC's attention entropy).
+    """
+
+    type: str = choices("commnet", "tarmac", default="tarmac")
+    rounds: int = 2
+    message_size: int = 32
+    dropout: float = 0.0
+    eval_dropout: float = 0.0
+    log_stats: bool = True
 
 
 @dataclass
@@ -228,6 +256,7 @@ class ExperimentConfig:
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     league: Optional[LeagueConfig] = None
+    comm: Optional[CommConfig] = None
     tune: Optional[TuneConfig] = None
     seed: int = 0
     name: str = ""
@@ -367,6 +396,11 @@ def _check_numbers(exp: ExperimentConfig) -> None:
             if name not in learners:
                 raise ConfigError(f"expected.win_rate.{name}", f"no such learner; this league's learners are "
                                                                f"{', '.join(learners)}")
+    if exp.env.comm or exp.env.comm_dropout:
+        raise ConfigError("env.comm", "is set from the top-level comm block (comm: {type: tarmac}); "
+                                      "leave env.comm and env.comm_dropout out")
+    if exp.comm is not None:
+        _check_comm(exp)
     if exp.league is not None:
         for key, problem in exp.league.check():
             raise ConfigError(f"league.{key}", problem)
@@ -380,6 +414,22 @@ def _check_numbers(exp: ExperimentConfig) -> None:
         _refuse_team_return(exp, "a league game is two-sided: the sum over both sides means nothing; use "
                                  "expected.win_rate or expected.exploitability (and stop by env steps, "
                                  "iterations or time)")
+
+
+def _check_comm(exp: ExperimentConfig) -> None:
+    c = exp.comm
+    if not exp.spec.comm:
+        able = [a.name for a in ALGORITHMS.values() if a.comm]
+        raise ConfigError("comm", f"{exp.algorithm} does not support learned communication yet; algorithms "
+                                  f"that do: {', '.join(able)}")
+    if exp.league is not None:
+        raise ConfigError("comm", "a league run cannot use communication yet (its players change seats "
+                                  "every episode); drop the comm block or the league")
+    if c.rounds < 1 or c.message_size < 1:
+        raise ConfigError("comm", f"rounds and message_size must be >= 1, got {c.rounds} and {c.message_size}")
+    for key in ("dropout", "eval_dropout"):
+        if not 0.0 <= getattr(c, key) <= 1.0:
+            raise ConfigError(f"comm.{key}", f"{getattr(c, key)} is outside [0, 1] (a message's loss probability)")
 
 
 def _refuse_team_return(exp: ExperimentConfig, why: str) -> None:
@@ -475,6 +525,8 @@ def _refuse_blank_frames(env, exp: ExperimentConfig) -> None:
 
 def resolved_env_config(exp: ExperimentConfig) -> EnvConfig:
     cfg = copy.deepcopy(exp.env)
+    if exp.comm is not None:
+        cfg.comm, cfg.comm_dropout = True, exp.comm.dropout
     if cfg.global_state == "auto" and not exp.spec.needs_state(exp.training_config()):
         critic = exp.model.critic_input
         if critic in ("auto", "obs"):
@@ -537,9 +589,29 @@ def validate(exp: ExperimentConfig):
     if exp.league is not None:
         return env, league_mapping(env, exp)
     mapping = module_mapping(env, exp.multi_agent.sharing)
+    if exp.comm is not None:
+        _check_comm_teams(env, exp, mapping)
     if spec.check is not None:
         spec.check(exp, env, mapping)
     return env, mapping
+
+
+def _check_comm_teams(env, exp: ExperimentConfig, mapping: Dict[str, str]) -> None:
+    """Each team that exchanges messages is played by one module (its members
+    share the message encoder)."""
+    from rllib_marl.envs.spec import teams_by_prefix
+
+    agents = env.possible_agents
+    teams = {"all agents": agents} if exp.env.teams == "one" else teams_by_prefix(agents)
+    for team, members in teams.items():
+        modules = sorted({mapping[a] for a in members})
+        if len(modules) > 1:
+            raise ConfigError("multi_agent.sharing", (
+                f"comm: the agents of a team share one module (one message encoder), but {team} "
+                f"({', '.join(members)}) map to {len(modules)} modules ({', '.join(modules)}); use sharing: "
+                "shared, pad differing spaces with the pad_observations_v0 / pad_action_space_v0 wrappers, "
+                "add env.agent_id: true to tell the agents apart, or env.teams: by_prefix for one team per "
+                "agent-name prefix"))
 
 
 def league_mapping(env, exp: ExperimentConfig) -> Dict[str, str]:

@@ -66,6 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--render-episodes", type=int, default=1, help="episodes to record (default: %(default)s)")
     p.add_argument("--fps", type=int, default=10, help="frames per second of the recording (default: %(default)s)")
     p.add_argument("--export", metavar="DIR", help="write each acting module as ONNX and TorchScript to DIR")
+    p.add_argument("--comm-dropout", type=float, default=None, metavar="P",
+                   help="runs with a comm block: probability that a message is lost (default: the run's "
+                        "comm.eval_dropout)")
+    p.add_argument("--comm-log", metavar="PATH",
+                   help="runs with a comm block: write one greedy episode's messages to PATH (JSON): per step "
+                        "and round, who each agent heard and with what weight (TarMAC: its attention)")
     p.add_argument("--verbose", action="store_true", help="show Ray's and RLlib's log lines")
     return p
 
@@ -230,6 +236,7 @@ class EvalPlan:
     agents: List[str] = field(default_factory=list)  # the env's agents, sorted
     api: str = "parallel"  # the env's PettingZoo API
     base_config: Any = None  # the run's RLlib config, built once (see eval_config)
+    comm_dropout: Optional[float] = None  # runs with a comm block: message loss probability
 
 
 def _sides(plan: EvalPlan, agents: List[str]) -> Tuple[Optional[Dict[str, List[str]]], bool]:
@@ -265,6 +272,18 @@ def make_plan(args) -> EvalPlan:
     if args.render_episodes < 1:
         raise ConfigError("--render-episodes", "must be >= 1")
     main, env = load_source(args.checkpoint, "checkpoint")
+    comm = main.exp.comm
+    for flag, value in (("--comm-dropout", args.comm_dropout), ("--comm-log", args.comm_log)):
+        if value is not None and comm is None:
+            env.close()
+            raise ConfigError(flag, f"{main.run_dir} was trained without communication (no comm block)")
+    if args.comm_dropout is not None and not 0.0 <= args.comm_dropout <= 1.0:
+        env.close()
+        raise ConfigError("--comm-dropout", f"{args.comm_dropout} is outside [0, 1]")
+    if args.export and comm is not None:
+        env.close()
+        raise ConfigError("--export", "policies that communicate cannot be exported yet (their inputs are "
+                                      "the whole team's observations); evaluate and render them instead")
     try:
         if not args.verbose:  # RLlib's warnings while loading modules go to the run's ray.log
             from rllib_marl.train import route_library_logs
@@ -287,6 +306,8 @@ def make_plan(args) -> EvalPlan:
                 plan.modules[eid] = RLModule.from_checkpoint(str((src.module_dir / mid).resolve()))
             check_fits(plan.modules[eid], env, agent, src, mid)
         plan.sides, plan.sides_inferred = _sides(plan, agents)
+        if comm is not None:
+            plan.comm_dropout = comm.eval_dropout if args.comm_dropout is None else args.comm_dropout
     finally:
         env.close()
     if args.render:
@@ -325,10 +346,12 @@ def eval_config(plan: EvalPlan, num_env_runners: int, num_envs: int, render: boo
     # As RLlib's evaluation runners: their envs are seeded with seed + 1,000,000, so
     # evaluating with the run's seed replays the episodes of its own evaluations.
     config.in_evaluation = True
+    env_cfg = dict(config.env_config)
     if render:
-        env_cfg = dict(config.env_config)
         env_cfg["render_mode"] = "rgb_array"
-        config.environment(env_config=env_cfg)
+    if plan.comm_dropout is not None:  # as the run's evaluations, unless --comm-dropout says otherwise
+        env_cfg["comm_dropout"] = plan.comm_dropout
+    config.environment(env_config=env_cfg)
     return config
 
 
@@ -683,7 +706,9 @@ def run(args, plan: EvalPlan) -> int:
     convention = plan.convention
     env_pkg = env_version(exp.env.name)
     who = ", ".join(f"{a}: {'opponent ' if s.label == OPPONENT else ''}{m}" for a, (s, m) in plan.seats.items())
-    print(f"evaluating {plan.main.checkpoint} | {exp.env.name} ({env_pkg}) | {who}", flush=True)
+    comm_text = (f" | {exp.comm.type} messages, dropout {plan.comm_dropout:g}"
+                 if plan.comm_dropout is not None else "")
+    print(f"evaluating {plan.main.checkpoint} | {exp.env.name} ({env_pkg}) | {who}{comm_text}", flush=True)
     records = sample_episodes(plan, verbose=args.verbose)
     stats = summarize(plan, records)
     header = (f"{len(records)} episodes, {'exploring' if plan.explore else 'greedy'}, seed {plan.seed} | "
@@ -706,6 +731,7 @@ def run(args, plan: EvalPlan) -> int:
         "explore": plan.explore,
         "seed": plan.seed,
         "env_steps_trained": _step_count(plan.main),
+        "comm_dropout": plan.comm_dropout,
         **stats,
         "episode_records": records,
     }
@@ -717,6 +743,10 @@ def run(args, plan: EvalPlan) -> int:
     if args.marl_eval:
         write_json(Path(args.marl_eval).expanduser(), marl_eval_layout(plan, records, stats))
         print(f"marl-eval layout: {args.marl_eval}")
+    if args.comm_log:
+        from rllib_marl.comm_log import write_message_log
+
+        print(write_message_log(plan, Path(args.comm_log).expanduser()))
     if args.render:
         n = render_episodes(plan, Path(args.render).expanduser(), args.render_episodes, args.fps)
         print(f"recording: {args.render} ({args.render_episodes} episode(s), {n} frames)")

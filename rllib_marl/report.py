@@ -22,7 +22,9 @@ from rllib_marl.metrics import (
     TEAM_RETURNS,
 )
 
-MODULE_STATS = ("entropy", "mean_kl_loss", "vf_loss", "policy_loss", "vf_explained_var")
+MODULE_STATS = ("entropy", "mean_kl_loss", "vf_loss", "policy_loss", "vf_explained_var",
+                # learned communication (policies/comm.py), when on
+                "comm_senders_heard", "comm_message_norm", "comm_attention_entropy")
 
 
 def _f(x) -> float:

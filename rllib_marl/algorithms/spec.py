@@ -59,6 +59,7 @@ class AlgorithmSpec:
             joint structure tied to a fixed agent → module table.
         image_observations: its modules encode uint8 frames (a CNN per
             ``model.cnn``); otherwise such envs are refused before Ray starts.
+        comm: its actors can exchange learned messages (a ``comm:`` block).
     """
 
     name: str
@@ -78,6 +79,7 @@ class AlgorithmSpec:
     aec_hint: str = ""
     league: bool = False
     image_observations: bool = True
+    comm: bool = False
 
     def needs_state(self, training: Any) -> bool:
         if self.state_needed_by is not None:

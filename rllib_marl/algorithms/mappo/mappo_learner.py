@@ -94,6 +94,7 @@ class MAPPOTorchLearner(FusedAdamMixin, PPOTorchLearner):
             ENTROPY_KEY: mean(entropy),
             LEARNER_RESULTS_KL_KEY: kl,
         }
+        metrics.update(module.comm_stats())  # message statistics (communication only)
         if norm is not None:
             m, s = norm.stats()
             metrics[VALUE_NORM_MEAN_KEY] = m

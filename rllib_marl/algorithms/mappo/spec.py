@@ -74,6 +74,7 @@ MAPPO_SPEC = AlgorithmSpec(
     state_hint="mappo trains a centralized critic on the global state; use auto, env or "
                "concat (or algorithm: ippo for a critic on local observations)",
     league=True,
+    comm=True,
 )
 
 IPPO_SPEC = AlgorithmSpec(
@@ -86,4 +87,5 @@ IPPO_SPEC = AlgorithmSpec(
     critic_input="obs",
     description="independent PPO, critic on the agent's own observation",
     league=True,
+    comm=True,
 )
