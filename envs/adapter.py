@@ -159,7 +159,7 @@ class _PettingZooAdapter(MultiAgentEnv):
             d = {OBS: self._obs_spaces_f[a]}
             for members in self._comm_teams:
                 if a in members:
-                    d.update(comm_spaces(len(members), self._comm_entry_dim))
+                    d.update(comm_spaces(len(members), self._comm_entry_dim[a]))
             if mode != "none":
                 d[STATE] = self._state_box
             if cfg.agent_id:
@@ -194,14 +194,20 @@ class _PettingZooAdapter(MultiAgentEnv):
         if images:
             raise EnvError(f"comm: {images[0]} sees image frames; communication supports vector "
                            "observations only yet")
-        sizes = {a: int(np.prod(self._obs_spaces_f[a].shape)) for a in self.possible_agents}
-        if len(set(sizes.values())) > 1:
-            listed = ", ".join(f"{a} {n}" for a, n in sizes.items())
-            raise EnvError(f"comm: a team's agents share one message encoder, so their observations must have "
-                           f"one size ({listed}); pad them with the pad_observations_v0 wrapper")
-        self._comm_entry_dim = next(iter(sizes.values())) + (self._n if cfg.agent_id else 0)
         agents = self.possible_agents
-        return [agents] if cfg.teams == "one" else list(teams_by_prefix(agents).values())
+        teams = [agents] if cfg.teams == "one" else list(teams_by_prefix(agents).values())
+        self._comm_entry_dim = {}
+        for members in teams:
+            sizes = {a: int(np.prod(self._obs_spaces_f[a].shape)) for a in members}
+            if len(set(sizes.values())) > 1:
+                listed = ", ".join(f"{a} {n}" for a, n in sizes.items())
+                raise EnvError(f"comm: a team's agents share one message encoder, so their observations must "
+                               f"have one size ({listed}); pad them with the pad_observations_v0 wrapper, or "
+                               "use env.teams: by_prefix when they belong to different teams")
+            dim = next(iter(sizes.values())) + (self._n if cfg.agent_id else 0)
+            for a in members:
+                self._comm_entry_dim[a] = dim
+        return teams
 
     @property
     def comm_teams(self):

@@ -23,7 +23,7 @@ def _greedy(module, obs_rows: List[Dict[str, np.ndarray]], states):
     from ray.rllib.core.columns import Columns
 
     batch = {Columns.OBS: {k: torch.as_tensor(np.stack([o[k] for o in obs_rows])) for k in obs_rows[0]}}
-    recurrent = bool(states)
+    recurrent = bool(states and states[0])
     if recurrent:
         batch[Columns.OBS] = {k: v.unsqueeze(1) for k, v in batch[Columns.OBS].items()}
         batch[Columns.STATE_IN] = {k: torch.as_tensor(np.stack([s[k] for s in states])) for k in states[0]}
@@ -77,8 +77,8 @@ def message_log(plan) -> Dict[str, Any]:
                 steps.append({
                     "t": t, "team": name,
                     "links": obs[present[0]][COMM_LINKS].tolist(),
-                    "weights": [w.round(4).tolist() for w, _ in rounds],
-                    "received_norm": [n.round(4).tolist() for _, n in rounds],
+                    "weights": [w.astype(float).round(4).tolist() for w, _ in rounds],
+                    "received_norm": [n.astype(float).round(4).tolist() for _, n in rounds],
                 })
             actions = {}
             for mid in sorted({module_of[a] for a in obs}):
