@@ -17,6 +17,12 @@ Usage:
     python benchmarks/comm.py --tasks levers --variants mappo,commnet,tarmac --seeds 0,1,2 --jobs 2
     python benchmarks/comm.py --tasks speaker_listener,reference --jobs 2
     python benchmarks/comm.py --report          # table + PNGs from OUT into docs/
+    python benchmarks/comm.py --throughput speaker_listener --rounds 3   # env steps/s side by side
+
+``--throughput`` trains each variant for a few iterations, one process at a time,
+the variants in turn in each round (order rotated), and reports the median env
+steps/s of the iterations after the first (sampling and learning, the library's
+defaults: no env runners, 8 sub-envs).
 """
 
 from __future__ import annotations
@@ -147,6 +153,9 @@ def report(out: Path, docs: Path) -> str:
                     w = csv.writer(f)
                     w.writerow(keep)
                     w.writerows([[r[k] for k in keep] for r in rows])
+                # The run's own summary (tuned_examples.py --stored reads it for the lever examples).
+                (data_dir / f"{task}_{d.name.split('_')[-1]}_{v}_summary.json").write_text(
+                    (d / "summary.json").read_text())
                 summary = {str(p): _eval(d, p) for p in DROPOUTS if _eval(d, p) is not None}
                 for e in summary.values():
                     e.pop("episode_records", None)
@@ -172,6 +181,29 @@ def report(out: Path, docs: Path) -> str:
     return text
 
 
+def throughput(out: Path, task: str, rounds: int, iterations: int) -> str:
+    speeds = {v: [] for v in VARIANTS}
+    for r in range(rounds):
+        order = VARIANTS[r % len(VARIANTS):] + VARIANTS[:r % len(VARIANTS)]
+        for v in order:
+            config, extra = config_and_args(task, v)
+            d = out / "throughput" / f"{task}_{v}_round{r}"
+            subprocess.run([sys.executable, "-m", "rllib_marl.train", "--config", str(config), *extra,
+                            "--set", f"stop.iterations={iterations}", "--set", "stop.env_steps=null",
+                            "--set", "evaluation.interval=0", "--output", str(d), "--quiet"],
+                           check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+            rows = _rows(d)
+            steps = int(rows[-1]["env_steps"]) - int(rows[0]["env_steps"])
+            speeds[v].append(steps / (float(rows[-1]["wall_s"]) - float(rows[0]["wall_s"])))
+            print(f"round {r} {v}: {speeds[v][-1]:,.0f} env steps/s", flush=True)
+    base = statistics.median(speeds["mappo"])
+    lines = [f"| {task}: variant | env steps/s (median of {rounds} rounds) | vs mappo |", "|---|---|---|"]
+    for v in VARIANTS:
+        m = statistics.median(speeds[v])
+        lines.append(f"| {v} | {m:,.0f} ({', '.join(f'{x:,.0f}' for x in speeds[v])}) | {m / base:.2f} |")
+    return "\n".join(lines)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--tasks", default=",".join(TASKS))
@@ -182,9 +214,15 @@ def main() -> int:
     p.add_argument("--out", default=str(DEFAULT_OUT))
     p.add_argument("--docs", default=str(ROOT / "docs"))
     p.add_argument("--report", action="store_true", help="only aggregate what is in OUT")
+    p.add_argument("--throughput", metavar="TASK", help="env steps/s of the variants side by side")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--iterations", type=int, default=6)
     p.add_argument("--single", nargs=3, metavar=("TASK", "VARIANT", "SEED"), help=argparse.SUPPRESS)
     args = p.parse_args()
     out = Path(args.out)
+    if args.throughput:
+        print(throughput(out, args.throughput, args.rounds, args.iterations))
+        return 0
     if args.single:
         task, variant, seed = args.single
         single(out, task, variant, int(seed), args.env_steps)

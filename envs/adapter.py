@@ -36,7 +36,7 @@ from rllib_marl.envs.env_metrics import ENV_METRICS_INFO
 from rllib_marl.envs.registry import EnvError, make_pettingzoo
 from rllib_marl.envs.spec import (
     GLOBAL_STATE_MODES,
-    teams_by_prefix,
+    team_lists,
     REWARD_MODES,
     TEAM_AGGREGATES,
     TEAM_RETURN_CONVENTIONS,
@@ -50,8 +50,8 @@ from rllib_marl.envs.observations import (  # noqa: F401  (re-exported names)
     OBS,
     STATE,
     ObservationSpaceError,
+    add_comm_inputs,
     agent_onehot,
-    comm_inputs,
     comm_spaces,
     is_image,
     model_space,
@@ -194,8 +194,7 @@ class _PettingZooAdapter(MultiAgentEnv):
         if images:
             raise EnvError(f"comm: {images[0]} sees image frames; communication supports vector "
                            "observations only yet")
-        agents = self.possible_agents
-        teams = [agents] if cfg.teams == "one" else list(teams_by_prefix(agents).values())
+        teams = team_lists(self.possible_agents, cfg.teams)
         self._comm_entry_dim = {}
         for members in teams:
             sizes = {a: int(np.prod(self._obs_spaces_f[a].shape)) for a in members}
@@ -216,16 +215,7 @@ class _PettingZooAdapter(MultiAgentEnv):
 
     def _comm_keys(self, out: Dict[str, dict]) -> None:
         """Adds each present member's communication keys to its observation (in place)."""
-        for members in self._comm_teams:
-            entries = {}
-            for a in members:
-                if a in out:
-                    e = out[a][OBS].reshape(-1)
-                    if self.cfg.agent_id:
-                        e = np.concatenate([e, out[a][AGENT_ID]])
-                    entries[a] = e.astype(np.float32, copy=False)
-            for a, keys in comm_inputs(members, entries, self.cfg.comm_dropout, self._comm_rng).items():
-                out[a].update(keys)
+        add_comm_inputs(out, self._comm_teams, self.cfg.comm_dropout, self._comm_rng)
 
     @staticmethod
     def _check_cfg(cfg: EnvConfig) -> None:

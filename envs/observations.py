@@ -138,3 +138,19 @@ def comm_inputs(members, entries, dropout: float = 0.0, rng: Optional[np.random.
     links = links.astype(np.float32)
     return {a: {TEAM_OBS: team, COMM_LINKS: links, COMM_SELF: agent_onehot(i, g)}
             for i, a in enumerate(members) if present[i]}
+
+
+def add_comm_inputs(rows: dict, teams, dropout: float = 0.0, rng: Optional[np.random.Generator] = None) -> None:
+    """Adds the communication keys to the agents' observation dicts ``rows``
+    (``{agent: {obs, agent_id?, ...}}``, in place), team by team. A member's entry
+    is its flattened ``obs``, followed by its ``agent_id`` when the dict has one."""
+    for members in teams:
+        entries = {}
+        for a in members:
+            if a in rows:
+                e = np.asarray(rows[a][OBS], np.float32).reshape(-1)
+                if AGENT_ID in rows[a]:
+                    e = np.concatenate([e, np.asarray(rows[a][AGENT_ID], np.float32)])
+                entries[a] = e
+        for a, keys in comm_inputs(members, entries, dropout, rng).items():
+            rows[a].update(keys)

@@ -33,6 +33,12 @@ def teams_by_prefix(agents) -> Dict[str, List[str]]:
     return teams
 
 
+def team_lists(agents, teams: str) -> List[List[str]]:
+    """The teams of ``env.teams`` (``one`` or ``by_prefix``) as lists of agents, in the agents' order."""
+    agents = list(agents)
+    return [agents] if teams == "one" else list(teams_by_prefix(agents).values())
+
+
 @dataclass
 class RewardConfig:
     """How each agent's training reward is formed from the env's rewards.

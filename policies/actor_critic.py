@@ -202,6 +202,15 @@ class ActorCriticModule(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
             v = self.value_norm.denormalize(v)
         return v
 
+    def actor_input_keys(self) -> List[str]:
+        """The observation keys the actor reads, in the order of ``actor_keys``."""
+        from rllib_marl.envs.observations import COMM_KEYS, actor_keys
+
+        keys = actor_keys(self.observation_space)
+        if self.comm is None:
+            return keys
+        return [k for k in keys if k in COMM_KEYS or k == ACTION_MASK]
+
     def comm_stats(self) -> Dict[str, torch.Tensor]:
         """Message statistics of the last training pass (empty without communication)."""
         return dict(self.comm.last_stats) if self.comm is not None else {}

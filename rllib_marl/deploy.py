@@ -26,7 +26,16 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from rllib_marl.envs.observations import ACTION_MASK, AGENT_ID, OBS, agent_onehot, split_obs_space, split_observation
+from rllib_marl.envs.observations import (
+    ACTION_MASK,
+    AGENT_ID,
+    COMM_KEYS,
+    OBS,
+    add_comm_inputs,
+    agent_onehot,
+    split_obs_space,
+    split_observation,
+)
 
 LAYOUT = "layout.json"
 
@@ -51,7 +60,10 @@ class ExportedTeam:
         self.states: Dict[str, Dict[str, np.ndarray]] = {}
 
     def inputs(self, agent: str, raw_obs: Any, info: Optional[dict] = None, space=None) -> Dict[str, np.ndarray]:
-        """One agent's input arrays (no batch axis) from its raw PettingZoo observation."""
+        """One agent's input arrays (no batch axis) from its raw PettingZoo observation
+        (without the communication inputs, which :meth:`act` builds from the whole
+        team; with communication the agent's ``obs`` and ``agent_id`` are always
+        built, as its entry in its team's inputs)."""
         a = self.layout["agents"][agent]
         m = self.layout["modules"][a["module"]]
         part_space = self._raw_spaces.get(agent)
@@ -61,6 +73,8 @@ class ExportedTeam:
         out = {}
         for spec in m["inputs"]:
             name = spec["name"]
+            if name in COMM_KEYS:
+                continue
             if name == OBS:
                 x = obs
             elif name == AGENT_ID:
@@ -72,6 +86,10 @@ class ExportedTeam:
             else:
                 raise KeyError(f"layout input {name!r} is not built from an env observation")
             out[name] = np.asarray(x, dtype=spec["dtype"]).reshape(spec["shape"])
+        if self.layout.get("comm"):
+            out.setdefault(OBS, obs)
+            if self.layout["env"].get("agent_id"):
+                out.setdefault(AGENT_ID, agent_onehot(a["index"], self.layout["num_agents"]))
         return out
 
     def act(self, observations: Dict[str, Any], infos: Optional[Dict[str, dict]] = None,
@@ -85,10 +103,13 @@ class ExportedTeam:
         by_module: Dict[str, List[str]] = {}
         for agent in observations:
             by_module.setdefault(self.layout["agents"][agent]["module"], []).append(agent)
+        rows_of = {a: self.inputs(a, o, infos.get(a), (spaces or {}).get(a)) for a, o in observations.items()}
+        if self.layout.get("comm"):  # each team's messages: every member's inputs hold the team's observations
+            add_comm_inputs(rows_of, self.layout["comm"]["teams"])
         actions = {}
         for mid, agents in by_module.items():
             m = self.layout["modules"][mid]
-            rows = [self.inputs(a, observations[a], infos.get(a), (spaces or {}).get(a)) for a in agents]
+            rows = [rows_of[a] for a in agents]
             feed = {spec["name"]: np.stack([r[spec["name"]] for r in rows]) for spec in m["inputs"]}
             for st in m["state"]:
                 feed[st["input"]] = np.stack([

@@ -280,10 +280,6 @@ def make_plan(args) -> EvalPlan:
     if args.comm_dropout is not None and not 0.0 <= args.comm_dropout <= 1.0:
         env.close()
         raise ConfigError("--comm-dropout", f"{args.comm_dropout} is outside [0, 1]")
-    if args.export and comm is not None:
-        env.close()
-        raise ConfigError("--export", "policies that communicate cannot be exported yet (their inputs are "
-                                      "the whole team's observations); evaluate and render them instead")
     try:
         if not args.verbose:  # RLlib's warnings while loading modules go to the run's ray.log
             from rllib_marl.train import route_library_logs

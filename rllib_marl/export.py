@@ -31,8 +31,11 @@ STATE_IN, STATE_OUT = "state_in_", "state_out_"
 
 
 def input_keys(module) -> List[str]:
-    """The observation keys a module's actor reads, in a fixed order."""
-    return actor_keys(module.observation_space)
+    """The observation keys a module's actor reads, in a fixed order (a module
+    may name them itself: an actor with messages reads its team's inputs, not
+    its own ``obs``)."""
+    own = getattr(module, "actor_input_keys", None)
+    return own() if callable(own) else actor_keys(module.observation_space)
 
 
 class GreedyActor(torch.nn.Module):
@@ -171,11 +174,20 @@ def export_team(plan, out_dir: Path) -> Path:
             "agent_id": "one-hot of the agent's index (agents sorted by name) over num_agents",
             "action_mask": "1 = allowed: the raw observation's 'action_mask' entry"
                            + (", else infos[agent]['action_mask']" if mask_from_info else ""),
+            "team_obs, comm_links, comm_self": "learned communication (layout 'comm'): per team, every "
+                                               "present member's obs (then its agent_id, if an input) "
+                                               "flattened, in the team's order, zeros for absent members; "
+                                               "links[r][s] = 1 when both are present and r != s; the "
+                                               "agent's one-hot position in its team",
             "state_in_*": "the module's recurrent state: zeros at the start of an episode, then the "
                           "state_out_* of the agent's previous step",
         },
         "modules": modules,
     }
+    if plan.main.exp.comm is not None:  # which agents exchange messages (deploy builds their inputs)
+        from rllib_marl.envs.spec import team_lists
+
+        layout["comm"] = {"type": plan.main.exp.comm.type, "teams": team_lists(agents, plan.main.exp.env.teams)}
     path = out_dir / LAYOUT
     path.write_text(json.dumps(layout, indent=2))
     return path

@@ -30,7 +30,8 @@ def _evaluate(*args, check=True):
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """MAPPO (MLP) on simple_spread with a final greedy evaluation, QMIX (GRU) on
-    simple_spread, MAPPO on tic-tac-toe (action masks, turn-based)."""
+    simple_spread, MAPPO on tic-tac-toe (action masks, turn-based), MAPPO with
+    TarMAC messages on simple_spread, MAPPO on quadrant's frames, a league."""
     base = tmp_path_factory.mktemp("runs")
     ttt = base / "tictactoe.yaml"
     ttt.write_text(
@@ -48,6 +49,9 @@ def runs(tmp_path_factory):
                        "--set", "stop.env_steps=2000", "--set", "training.learning_starts=500",
                        "--set", "evaluation.interval=0"),
         "tictactoe": _train(base / "tictactoe", "--config", str(ttt)),
+        "comm": _train(base / "comm", "--config", "tuned_examples/mappo/simple_spread.yaml",
+                       "--set", "comm={type: tarmac}", "--set", "stop.env_steps=2000",
+                       "--set", "evaluation.interval=0"),
         "quadrant": _train(base / "quadrant", "--config", "tuned_examples/mappo/quadrant.yaml",
                            "--set", "stop.env_steps=2000"),
         "league": _train(base / "league", "--config", "tuned_examples/league/tictactoe.yaml",
@@ -190,7 +194,7 @@ def _oracle_greedy(module, obs, state):
     return a.reshape(a.shape[0], *a.shape[2:]) if module.is_stateful() else a, new_state
 
 
-@pytest.mark.parametrize("name", ["mappo", "qmix", "tictactoe"])
+@pytest.mark.parametrize("name", ["mappo", "qmix", "tictactoe", "comm"])
 def test_onnx_export_acts_like_the_rl_module(runs, tmp_path, name):
     import onnxruntime as ort
 
@@ -235,11 +239,12 @@ def test_onnx_export_acts_like_the_rl_module(runs, tmp_path, name):
         st = list(outs[1:])
 
 
-@pytest.mark.parametrize("name", ["mappo", "tictactoe", "quadrant"])
+@pytest.mark.parametrize("name", ["mappo", "tictactoe", "quadrant", "comm"])
 def test_deploy_plays_the_export_like_evaluate_without_ray(runs, tmp_path, name):
     """An exported team, played by rllib_marl.deploy with onnxruntime alone, gets
-    the returns evaluate got on the same seeds (parallel and turn-based envs, and
-    uint8 frames through a CNN)."""
+    the returns evaluate got on the same seeds (parallel and turn-based envs,
+    uint8 frames through a CNN, and TarMAC messages built from the team's raw
+    observations)."""
     d, _ = _export(runs[name], tmp_path)
     out = tmp_path / "e.json"
     _evaluate(runs[name], "--episodes", 2, "--num-envs-per-env-runner", 1, "--output", out)
