@@ -36,17 +36,16 @@ from rllib_marl.envs.env_metrics import ENV_METRICS_INFO
 from rllib_marl.envs.registry import EnvError, make_pettingzoo
 from rllib_marl.envs.spec import (
     GLOBAL_STATE_MODES,
-    team_lists,
     REWARD_MODES,
     TEAM_AGGREGATES,
     TEAM_RETURN_CONVENTIONS,
     EnvConfig,
+    team_lists,
 )
 
 from rllib_marl.envs.observations import (  # noqa: F401  (re-exported names)
     ACTION_MASK,
     AGENT_ID,
-    COMM_KEYS,
     OBS,
     STATE,
     ObservationSpaceError,
@@ -213,10 +212,6 @@ class _PettingZooAdapter(MultiAgentEnv):
         """The teams that exchange messages (each a list of agents in its fixed order); [] without comm."""
         return [list(t) for t in self._comm_teams]
 
-    def _comm_keys(self, out: Dict[str, dict]) -> None:
-        """Adds each present member's communication keys to its observation (in place)."""
-        add_comm_inputs(out, self._comm_teams, self.cfg.comm_dropout, self._comm_rng)
-
     @staticmethod
     def _check_cfg(cfg: EnvConfig) -> None:
         if cfg.reward.mode not in REWARD_MODES:
@@ -292,8 +287,8 @@ class _PettingZooAdapter(MultiAgentEnv):
                     else np.asarray(mask, dtype=np.float32)
                 )
             out[a] = d
-        if self._comm_teams:
-            self._comm_keys(out)
+        if self._comm_teams:  # each present member's team inputs (learned communication)
+            add_comm_inputs(out, self._comm_teams, self.cfg.comm_dropout, self._comm_rng)
         return out
 
     def _shape_rewards(self, rewards: Dict[str, float]) -> Dict[str, float]:

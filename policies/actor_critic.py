@@ -75,6 +75,7 @@ class ActorCriticModule(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
         cnn = cnn_spec(cfg)
         id_dim = _flat_dim(obs_space[AGENT_ID]) if self._has_id else 0
         hidden: List[int] = list(cfg["hidden"])
+        actor_hidden = hidden
         self.comm = None
         if cfg.get("comm"):
             if TEAM_OBS not in obs_space.spaces:
@@ -82,7 +83,7 @@ class ActorCriticModule(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
                                  "the experiment's comm block)")
             # The first hidden layer encodes each member's entry; messages follow.
             self.comm = comm_block(cfg, obs_space[TEAM_OBS].shape[-1], hidden[0], cfg["activation"])
-            actor_in, hidden = self.comm.out_dim, hidden[1:]
+            actor_in, actor_hidden = self.comm.out_dim, hidden[1:]
         else:
             self.obs_encoder = ObsEncoder(obs_space[OBS], cnn)
             actor_in = self.obs_encoder.out_dim + id_dim
@@ -103,15 +104,14 @@ class ActorCriticModule(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
         self._use_gru = bool(cfg["use_gru"])
         if self._use_gru:
             gh = int(cfg["gru_hidden"])
-            self.actor_encoder = mlp(actor_in, hidden, cfg["activation"])
-            self.gru = GRU(hidden[-1] if hidden else actor_in, gh, batch_first=True)
+            self.actor_encoder = mlp(actor_in, actor_hidden, cfg["activation"])
+            self.gru = GRU(actor_hidden[-1] if actor_hidden else actor_in, gh, batch_first=True)
             self.pi = mlp(gh, [], out_dim=n_out, out_gain=0.01)
         else:
-            self.pi = mlp(actor_in, hidden, cfg["activation"], out_dim=n_out, out_gain=0.01)
+            self.pi = mlp(actor_in, actor_hidden, cfg["activation"], out_dim=n_out, out_gain=0.01)
         self.value_norm = None
         if not self.inference_only:
             # The critic's own encoders (an image CNN is not shared with the actor).
-            hidden = list(cfg["hidden"])
             critic_in = id_dim
             if crit in ("state", "state+obs"):
                 self.critic_state_encoder = ObsEncoder(obs_space[STATE], cnn)

@@ -38,9 +38,8 @@ from typing import Dict, List, Optional, Tuple
 import torch
 from torch import nn
 
+from rllib_marl.policies.defaults import COMM_TYPES
 from rllib_marl.policies.nets import ACTIVATIONS, mlp
-
-COMM_TYPES = ("commnet", "tarmac")
 
 
 class _Round(nn.Module):

@@ -25,6 +25,9 @@ ACTOR_CRITIC: Dict[str, Any] = {
     "cnn_layers": [],
 }
 
+#: Learned communication (a ``comm:`` block; rllib_marl/policies/comm.py).
+COMM_TYPES = ("commnet", "tarmac")
+
 #: QAgentModule (QMIX / VDN / IQL): network and epsilon-greedy schedule.
 Q_AGENT: Dict[str, Any] = {
     "hidden": [64],

@@ -39,7 +39,7 @@ import yaml
 
 from rllib_marl.algorithms.registry import ALGORITHMS, CONTINUOUS, DISCRETE, AlgorithmSpec
 from rllib_marl.league.league import LeagueConfig
-from rllib_marl.policies.defaults import ACTOR_CRITIC
+from rllib_marl.policies.defaults import ACTOR_CRITIC, COMM_TYPES
 from rllib_marl.envs.registry import EnvError
 from rllib_marl.envs.spec import EnvConfig, agent_prefix
 from rllib_marl.schema import ConfigError, choices, parse, parse_value, set_path, to_plain
@@ -100,7 +100,7 @@ class CommConfig:
             agent heard, the size of what it received, TarMAC's attention entropy).
     """
 
-    type: str = choices("commnet", "tarmac", default="tarmac")
+    type: str = choices(*COMM_TYPES, default="tarmac")
     rounds: int = 2
     message_size: int = 32
     dropout: float = 0.0
