@@ -202,7 +202,7 @@ def test_train_cli_resumes_a_league_run(ray_local, tmp_path):
 def test_rps_league_learns_its_way_to_low_exploitability(ray_local, seed):
     """The tuned RPS league from a biased start (rock 0.79, exploitability 0.68):
     after 40 iterations (20k games) the main agent's exploitability, averaged over
-    the last 5 iterations, is below 0.25 (0.079-0.136 in benchmarks/selfplay.py's
+    the last 5 iterations, is below 0.1 (0.033, 0.026, 0.028 in benchmarks/selfplay.py's
     three seeds, docs/data/selfplay_rps)."""
     from rllib_marl.league.callback import league_metrics, league_of
 
@@ -215,7 +215,7 @@ def test_rps_league_learns_its_way_to_low_exploitability(ray_local, seed):
         start = league_metrics(league_of(algo), algo, 0, False)["exploitability/main_0"]
         assert start == pytest.approx(0.68, abs=0.01)
         values = [algo.train()["marl_league"]["exploitability/main_0"] for _ in range(40)]
-        assert np.mean(values[-5:]) < 0.25, values
+        assert np.mean(values[-5:]) < 0.1, values
     finally:
         algo.stop()
 
