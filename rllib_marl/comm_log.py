@@ -73,6 +73,8 @@ def message_log(plan) -> Dict[str, Any]:
                 if not present:
                     continue
                 module = plan.modules[module_of[present[0]]]
+                if getattr(module, "comm", None) is None:  # cross-play: a seat played without messages
+                    continue
                 rounds = _exchange(module, obs[present[0]])
                 steps.append({
                     "t": t, "team": name,

@@ -273,14 +273,12 @@ def make_plan(args) -> EvalPlan:
         raise ConfigError("--render-episodes", "must be >= 1")
     main, env = load_source(args.checkpoint, "checkpoint")
     comm = main.exp.comm
-    for flag, value in (("--comm-dropout", args.comm_dropout), ("--comm-log", args.comm_log)):
-        if value is not None and comm is None:
-            env.close()
-            raise ConfigError(flag, f"{main.run_dir} was trained without communication (no comm block)")
-    if args.comm_dropout is not None and not 0.0 <= args.comm_dropout <= 1.0:
-        env.close()
-        raise ConfigError("--comm-dropout", f"{args.comm_dropout} is outside [0, 1]")
     try:
+        for flag, value in (("--comm-dropout", args.comm_dropout), ("--comm-log", args.comm_log)):
+            if value is not None and comm is None:
+                raise ConfigError(flag, f"{main.run_dir} was trained without communication (no comm block)")
+        if args.comm_dropout is not None and not 0.0 <= args.comm_dropout <= 1.0:
+            raise ConfigError("--comm-dropout", f"{args.comm_dropout} is outside [0, 1]")
         if not args.verbose:  # RLlib's warnings while loading modules go to the run's ray.log
             from rllib_marl.train import route_library_logs
 
