@@ -405,9 +405,8 @@ def _check_numbers(exp: ExperimentConfig) -> None:
         for key, problem in exp.league.check():
             raise ConfigError(f"league.{key}", problem)
         if not exp.spec.league:
-            able = [a.name for a in ALGORITHMS.values() if a.league]
             raise ConfigError("league", f"{exp.algorithm} cannot train in a league yet; algorithms "
-                                        f"that can: {', '.join(able)}")
+                                        f"that can: {_algorithms_with('league')}")
         if exp.tune is not None:
             raise ConfigError("league", "a league run cannot be a Tune search yet (its state lives "
                                         "beside the train CLI's checkpoints); drop the tune block or the league")
@@ -416,12 +415,16 @@ def _check_numbers(exp: ExperimentConfig) -> None:
                                  "iterations or time)")
 
 
+def _algorithms_with(capability: str) -> str:
+    """The algorithms whose spec has ``capability`` (an ``AlgorithmSpec`` flag), for error messages."""
+    return ", ".join(a.name for a in ALGORITHMS.values() if getattr(a, capability))
+
+
 def _check_comm(exp: ExperimentConfig) -> None:
     c = exp.comm
     if not exp.spec.comm:
-        able = [a.name for a in ALGORITHMS.values() if a.comm]
         raise ConfigError("comm", f"{exp.algorithm} does not support learned communication yet; algorithms "
-                                  f"that do: {', '.join(able)}")
+                                  f"that do: {_algorithms_with('comm')}")
     if exp.league is not None:
         raise ConfigError("comm", "a league run cannot use communication yet (its players change seats "
                                   "every episode); drop the comm block or the league")
@@ -576,10 +579,10 @@ def validate(exp: ExperimentConfig):
     if images:
         _refuse_blank_frames(env, exp)
     if images and not spec.image_observations:
-        others = [a.name for a in ALGORITHMS.values() if a.image_observations]
+        others = _algorithms_with("image_observations")
         shape = "x".join(map(str, env.observation_spaces[images[0]][OBS].shape))
         raise ConfigError("algorithm", f"{spec.name} does not support image observations yet ({images[0]} sees "
-                                       f"uint8 frames {shape}); {', '.join(others)} encode frames with a CNN")
+                                       f"uint8 frames {shape}); {others} encode frames with a CNN")
     if exp.expected.team_returns:
         teams = sorted({agent_prefix(a) for a in env.possible_agents})
         for t in exp.expected.team_returns:
