@@ -106,6 +106,12 @@ def _eval(d: Path, p: float):
     return json.loads(f.read_text()) if f.is_file() else None
 
 
+def _load_run(d: Path) -> dict:
+    """One finished run, read once: its progress rows and its evaluations by dropout."""
+    return {"dir": d, "seed": d.name.split("_")[-1], "rows": _rows(d),
+            "evals": {p: _eval(d, p) for p in DROPOUTS}}
+
+
 def report(out: Path, docs: Path) -> str:
     import matplotlib
 
@@ -120,16 +126,16 @@ def report(out: Path, docs: Path) -> str:
         for v in VARIANTS:
             ds = sorted(d for d in (out / "runs").glob(f"{task}_{v}_seed*") if (d / "eval.json").is_file())
             if ds:
-                runs[v] = ds
+                runs[v] = [_load_run(d) for d in ds]
         if not runs:
             continue
         any_run = next(iter(runs.values()))[0]
-        first = _eval(any_run, 0.0)
+        first = any_run["evals"][0.0]
         agents = sorted(first["agent_returns"]) if "agent_returns" in first else []
-        steps = int(_rows(any_run)[-1]["env_steps"])
+        steps = int(any_run["rows"][-1]["env_steps"])
         # Games that pay every agent the team reward (levers) need no per-agent columns.
-        same = all(len({round(_eval(d, 0.0)["agent_returns"][a]["mean"], 9) for a in agents}) == 1
-                   for ds in runs.values() for d in ds)
+        same = all(len({round(r["evals"][0.0]["agent_returns"][a]["mean"], 9) for a in agents}) == 1
+                   for ds in runs.values() for r in ds)
         if same:
             agents = []
         mid = 40_000 if task == "levers" else steps // 2  # levers: the CI learning test's budget
@@ -145,11 +151,11 @@ def report(out: Path, docs: Path) -> str:
                   "|---" * (8 + len(agents)) + "|"]
         fig, ax = plt.subplots(figsize=(6, 3.6))
         for v, ds in runs.items():
-            train = [float(_rows(d)[-1]["team_return"]) for d in ds]
-            ev = {p: [(_eval(d, p) or {}).get("team_return", {}).get("mean", float("nan")) for d in ds]
+            train = [float(r["rows"][-1]["team_return"]) for r in ds]
+            ev = {p: [(r["evals"][p] or {}).get("team_return", {}).get("mean", float("nan")) for r in ds]
                   for p in DROPOUTS}
-            per_agent = [_fmt([_eval(d, 0.0)["agent_returns"][a]["mean"] for d in ds]) for a in agents]
-            at_mid = [next(float(r["team_return"]) for r in _rows(d) if int(r["env_steps"]) >= mid) for d in ds]
+            per_agent = [_fmt([r["evals"][0.0]["agent_returns"][a]["mean"] for r in ds]) for a in agents]
+            at_mid = [next(float(x["team_return"]) for x in r["rows"] if int(x["env_steps"]) >= mid) for r in ds]
 
             def drop(p):
                 if v == "mappo":
@@ -163,7 +169,7 @@ def report(out: Path, docs: Path) -> str:
             per_seed = ", ".join(f"{x:.{digits}f}" for x in ev[0.0])
             lines.append(f"| {v} | {len(ds)} | {_fmt(at_mid)} | {_fmt(train)} | {_fmt(ev[0.0])} | {per_seed} | "
                          + "".join(f"{x} | " for x in per_agent) + f"{drop(0.25)} | {drop(0.5)} |")
-            curves = [[(int(r["env_steps"]), float(r["team_return"])) for r in _rows(d)] for d in ds]
+            curves = [[(int(x["env_steps"]), float(x["team_return"])) for x in r["rows"]] for r in ds]
             n = min(len(c) for c in curves)
             xs = [curves[0][i][0] for i in range(n)]
             ys = [[c[i][1] for c in curves] for i in range(n)]
@@ -171,24 +177,23 @@ def report(out: Path, docs: Path) -> str:
             sd = [statistics.stdev(y) if len(y) > 1 else 0.0 for y in ys]
             ax.plot(xs, mean, label=f"{v} ({len(ds)} seeds)")
             ax.fill_between(xs, [m - s for m, s in zip(mean, sd)], [m + s for m, s in zip(mean, sd)], alpha=0.2)
-            for d in ds:
-                with (data_dir / f"{task}_{d.name.split('_')[-1]}_{v}.csv").open("w") as f:
-                    rows = _rows(d)
+            for r in ds:
+                stem = data_dir / f"{task}_{r['seed']}_{v}"
+                with Path(f"{stem}.csv").open("w") as f:
+                    rows = r["rows"]
                     keep = ["env_steps", "wall_s", "team_return"] + [k for k in rows[0] if k.startswith("return/")]
                     w = csv.writer(f)
                     w.writerow(keep)
-                    w.writerows([[r[k] for k in keep] for r in rows])
+                    w.writerows([[x[k] for k in keep] for x in rows])
                 # The run's own summary (tuned_examples.py --stored reads it for the lever examples).
-                (data_dir / f"{task}_{d.name.split('_')[-1]}_{v}_summary.json").write_text(
-                    (d / "summary.json").read_text())
-                summary = {str(p): _eval(d, p) for p in DROPOUTS if _eval(d, p) is not None}
-                for e in summary.values():
-                    e.pop("episode_records", None)
-                (data_dir / f"{task}_{d.name.split('_')[-1]}_{v}_eval.json").write_text(json.dumps(summary, indent=1))
+                Path(f"{stem}_summary.json").write_text((r["dir"] / "summary.json").read_text())
+                summary = {str(p): {key: val for key, val in e.items() if key != "episode_records"}
+                           for p, e in r["evals"].items() if e is not None}
+                Path(f"{stem}_eval.json").write_text(json.dumps(summary, indent=1))
         if task == "levers":
             from rllib_marl.envs.games.levers import no_comm_ceiling
 
-            kw = json.loads(json.dumps(first["env_kwargs"]))
+            kw = first["env_kwargs"]
             c = no_comm_ceiling(kw.get("pool_size", 500), kw.get("n_agents", 5))
             ax.axhline(c, color="grey", ls="--", lw=1, label=f"no-communication ceiling {c:.3f}")
             lines += ["", f"Exact ceiling without communication for N = {kw.get('n_agents', 5)} from a pool of "
