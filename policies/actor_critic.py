@@ -32,7 +32,7 @@ from ray.rllib.utils.annotations import override
 from torch import nn
 
 from rllib_marl.envs.adapter import ACTION_MASK, AGENT_ID, OBS, STATE
-from rllib_marl.envs.observations import COMM_LINKS, COMM_SELF, TEAM_OBS
+from rllib_marl.envs.observations import COMM_KEYS, COMM_LINKS, COMM_SELF, TEAM_OBS, actor_keys
 from rllib_marl.policies import defaults
 from rllib_marl.policies.comm import comm_block
 from rllib_marl.policies.defaults import cnn_spec
@@ -204,8 +204,6 @@ class ActorCriticModule(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
 
     def actor_input_keys(self) -> List[str]:
         """The observation keys the actor reads, in the order of ``actor_keys``."""
-        from rllib_marl.envs.observations import COMM_KEYS, actor_keys
-
         keys = actor_keys(self.observation_space)
         if self.comm is None:
             return keys

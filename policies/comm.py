@@ -33,7 +33,7 @@ sender's memory.
 from __future__ import annotations
 
 import math
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Tuple
 
 import torch
 from torch import nn
@@ -142,14 +142,13 @@ class CommBlock(nn.Module):
         if self.kind == "tarmac":
             w = (trace[-1]["weights"] * own).sum(-2)
             ent = -(w * torch.log(w.clamp(min=1e-12))).sum(-1)
-            stats["comm_attention_entropy"] = ent[heard > 0].mean() if bool((heard > 0).any()) else ent.mean() * 0
+            # Over the rows that heard someone (0 when none did).
+            stats["comm_attention_entropy"] = ent[heard > 0].mean() if bool((heard > 0).any()) else ent.new_zeros(())
         return stats
 
 
-def comm_block(model_config: dict, in_dim: int, hidden: int, activation: str) -> Optional[CommBlock]:
-    """The module's communication block from ``model_config["comm"]`` (None when off)."""
-    comm = model_config.get("comm")
-    if not comm:
-        return None
+def comm_block(model_config: dict, in_dim: int, hidden: int, activation: str) -> CommBlock:
+    """The module's communication block from ``model_config["comm"]``."""
+    comm = model_config["comm"]
     return CommBlock(in_dim, hidden, comm["type"], int(comm["rounds"]), int(comm["message_size"]), activation,
                      bool(comm.get("log_stats", True)))

@@ -601,12 +601,9 @@ def validate(exp: ExperimentConfig):
 
 def _check_comm_teams(env, exp: ExperimentConfig, mapping: Dict[str, str]) -> None:
     """Each team that exchanges messages is played by one module (its members
-    share the message encoder)."""
-    from rllib_marl.envs.spec import teams_by_prefix
-
-    agents = env.possible_agents
-    teams = {"all agents": agents} if exp.env.teams == "one" else teams_by_prefix(agents)
-    for team, members in teams.items():
+    share the message encoder). The teams are the env's own (``comm_teams``)."""
+    for members in env.comm_teams:
+        team = "all agents" if exp.env.teams == "one" else agent_prefix(members[0])
         modules = sorted({mapping[a] for a in members})
         if len(modules) > 1:
             raise ConfigError("multi_agent.sharing", (
