@@ -40,6 +40,8 @@ def run_dir(seed: int) -> Path:
 
 
 def train_cmd(_name: str, seed: int) -> list:
+    if run_dir(seed).exists():  # a fresh run: no checkpoint of an earlier one may survive in it
+        shutil.rmtree(run_dir(seed))
     return [sys.executable, "-m", "rllib_marl.train", "--config", str(CONFIG), "--seed", str(seed),
             "--output", str(run_dir(seed)), "--quiet", "--num-cpus", "1"]
 

@@ -137,6 +137,9 @@ def make_plan(args) -> Plan:
         name = exp.name or config_path.stem
         stamp = time.strftime("%Y%m%d-%H%M%S")
         out = Path(args.output).expanduser() if args.output else Path("results") / f"{exp.algorithm}-{name}-{stamp}"
+        if (out / RUN_CONFIG).is_file():  # a fresh run would overwrite its progress and keep stale checkpoints
+            raise ConfigError("--output", f"{out} already holds a run ({RUN_CONFIG}); continue it with "
+                                          f"--resume {out}, or choose another --output (or delete it)")
     if args.tune and exp.tune is None:
         raise ConfigError("tune", "--tune needs a tune: block in the config")
     # Stage 2 validation (builds the env once, no Ray).
@@ -421,7 +424,7 @@ def run(plan: Plan, as_test: bool = False, quiet: bool = False, num_cpus: Option
     if log.rows:
         wall_offset = float(log.rows[-1]["wall_s"])
     print(
-        f"{exp.algorithm} on {exp.env.name} | modules: {sorted(set(mapping.values()))} | "
+        f"{exp.algorithm} on {exp.env.name} | modules: {sorted(config.policies)} | "
         f"env runners {plan.scale.num_env_runners} x {plan.scale.num_envs_per_env_runner} envs | "
         f"learners {plan.scale.num_learners} | output {out}",
         flush=True,

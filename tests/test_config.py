@@ -104,6 +104,10 @@ def test_cli_input_errors(tmp_path, capsys):
     assert train.main(["--resume", str(tmp_path)]) == 2
     assert "no checkpoint" in capsys.readouterr().err
     cfg = write(tmp_path, BASE)
+    # A fresh run into a directory that holds one would overwrite its progress.
+    assert train.main(["--config", cfg, "--output", str(tmp_path)]) == 2
+    assert "already holds a run" in capsys.readouterr().err
+    assert (tmp_path / "run_config.yaml").read_text() == yaml.safe_dump(BASE)
     assert train.main(["--config", cfg, "--set", "training.lr"]) == 2
     assert "KEY=VALUE" in capsys.readouterr().err
     assert train.main(["--config", cfg, "--tune"]) == 2
