@@ -9,9 +9,14 @@ games per opponent from each seat, through the same env adapter the agent traine
 on. Results go to ``docs/data/tictactoe/`` (one JSON per run, and each run's
 final Elo table, progress.csv and summary.json) and a markdown table is printed.
 
+``--probe-entropy E1,E2,...`` trains plain self-play (one shared module for both
+seats, ``benchmarks/configs/tictactoe_selfplay.yaml``, seed 0, 500k env steps)
+once per entropy bonus and scores each the same way (``docs/data/tictactoe_probes/``).
+
 Usage:
     python benchmarks/tictactoe.py --train --seeds 0,1,2 --jobs 2
     python benchmarks/tictactoe.py --evaluate --seeds 0,1,2 --games 200
+    python benchmarks/tictactoe.py --probe-entropy 0.01,0.05,0.1,0.2,0.3 --jobs 2
 """
 
 from __future__ import annotations
@@ -28,8 +33,10 @@ from child import run_pool
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "tuned_examples" / "league" / "tictactoe.yaml"
+PROBE_CONFIG = ROOT / "benchmarks" / "configs" / "tictactoe_selfplay.yaml"
 OUT = ROOT / "benchmarks" / "out" / "tictactoe"
 DATA = ROOT / "docs" / "data" / "tictactoe"
+PROBE_DATA = ROOT / "docs" / "data" / "tictactoe_probes"
 
 
 RUNS = OUT / "runs"
@@ -85,13 +92,15 @@ def play(agent: ModulePlayer, opponent, agent_seat: int, rng: np.random.Generato
     return int(np.sign(ret[mine] - ret[other]))
 
 
-def evaluate(seed: int, games: int) -> dict:
+def evaluate(seed: int, games: int, run: Path | None = None, module: str = "main_0") -> dict:
+    """Scores ``module`` of a run's final checkpoint (default: the league run of ``seed``)."""
     from ray.rllib.core.rl_module.rl_module import RLModule
 
     from rllib_marl.envs.adapter import make_env
     from rllib_marl.envs.games.tictactoe_players import PLAYERS
 
-    ck = run_dir(seed) / "checkpoints" / "final" / "learner_group" / "learner" / "rl_module" / "main_0"
+    run = (run or run_dir(seed)).resolve()
+    ck = run / "checkpoints" / "final" / "learner_group" / "learner" / "rl_module" / module
     agent = ModulePlayer(RLModule.from_checkpoint(str(ck)))
     env = make_env({"name": "pettingzoo.classic.tictactoe_v3"})
     rng = np.random.default_rng(1000 + seed)
@@ -102,22 +111,48 @@ def evaluate(seed: int, games: int) -> dict:
             scores = [play(agent, opponent, seat, rng, env) for _ in range(games)]
             result["vs"][f"{name}/{label}"] = {"win": scores.count(1), "draw": scores.count(0),
                                                "loss": scores.count(-1)}
-    summary = json.loads((run_dir(seed) / "summary.json").read_text())
+    summary = json.loads((run / "summary.json").read_text())
     result["env_steps"] = summary["env_steps"]
     result["wall_s"] = summary["wall_s"]
     return result
 
 
-def table(results: list) -> str:
-    lines = ["| seed | env steps | opponent | agent moves | win | draw | loss | loss rate |",
+def table(results: list, first: str = "seed") -> str:
+    """One row per run, opponent and seat; the first column is ``results[i][first]``."""
+    lines = [f"| {first.replace('_', ' ')} | env steps | opponent | agent moves | win | draw | loss | loss rate |",
              "|---|---|---|---|---|---|---|---|"]
     for r in results:
         for key, c in r["vs"].items():
             opp, seat = key.split("/")
             n = c["win"] + c["draw"] + c["loss"]
-            lines.append(f"| {r['seed']} | {r['env_steps']:,} | {opp} | {seat} | {c['win']} | {c['draw']} | "
+            lines.append(f"| {r[first]} | {r['env_steps']:,} | {opp} | {seat} | {c['win']} | {c['draw']} | "
                          f"{c['loss']} | {c['loss'] / n:.1%} |")
     return "\n".join(lines)
+
+
+def probe_dir(entropy: str) -> Path:
+    return OUT / "probes" / f"selfplay_entropy{entropy}"
+
+
+def probe(entropies: list, jobs: int, games: int) -> None:
+    """Plain self-play once per entropy bonus (seed 0), each scored like the league's main agent."""
+    def cmd(entropy: str, _seed: int) -> list:
+        if probe_dir(entropy).exists():
+            shutil.rmtree(probe_dir(entropy))
+        return [sys.executable, "-m", "rllib_marl.train", "--config", str(PROBE_CONFIG), "--seed", "0",
+                "--set", f"training.entropy_coeff={entropy}", "--output", str(probe_dir(entropy)),
+                "--quiet", "--num-cpus", "1"]
+
+    (OUT / "probes").mkdir(parents=True, exist_ok=True)
+    run_pool([(e, 0) for e in entropies], jobs, cmd, log=lambda e, _s: OUT / "probes" / f"entropy{e}.log")
+    PROBE_DATA.mkdir(parents=True, exist_ok=True)
+    results = []
+    for e in entropies:
+        r = evaluate(0, games, run=probe_dir(e), module="shared")
+        r["entropy_coeff"] = float(e)
+        (PROBE_DATA / f"selfplay_entropy{e}.json").write_text(json.dumps(r, indent=1))
+        results.append(r)
+    print(table(results, first="entropy_coeff"))
 
 
 def main() -> int:
@@ -130,6 +165,8 @@ def main() -> int:
     p.add_argument("--runs", type=Path, default=None,
                    help="--evaluate runs made elsewhere: a folder of league_seed<k> run directories")
     p.add_argument("--data", type=Path, default=None, help="where --evaluate writes (default docs/data/tictactoe)")
+    p.add_argument("--probe-entropy", default="",
+                   help="comma-separated entropy bonuses: plain self-play probes (see the module docstring)")
     args = p.parse_args()
     global RUNS, DATA
     RUNS = (args.runs or RUNS).resolve()
@@ -139,6 +176,8 @@ def main() -> int:
         OUT.mkdir(parents=True, exist_ok=True)
         run_pool([("league", s) for s in seeds], args.jobs, train_cmd,
                  log=lambda _n, s: OUT / f"league_seed{s}.log")
+    if args.probe_entropy:
+        probe(args.probe_entropy.split(","), args.jobs, args.games)
     if args.evaluate:
         DATA.mkdir(parents=True, exist_ok=True)
         results = []
