@@ -53,64 +53,18 @@ def train_cmd(_name: str, seed: int) -> list:
             "--output", str(run_dir(seed)), "--quiet", "--num-cpus", "1"]
 
 
-class ModulePlayer:
-    """Greedy moves of a trained RLModule, fed the adapter's observations."""
-
-    def __init__(self, module):
-        self.module = module
-
-    def __call__(self, obs) -> int:
-        import torch
-        from ray.rllib.core.columns import Columns
-
-        batch = {Columns.OBS: {k: torch.as_tensor(np.asarray(v)[None]) for k, v in obs.items()}}
-        with torch.no_grad():
-            logits = self.module._forward_inference(batch)[Columns.ACTION_DIST_INPUTS][0].numpy()
-        logits = np.where(np.asarray(obs["action_mask"]) > 0.5, logits, -np.inf)  # legal moves only
-        return int(np.argmax(logits))
-
-
-def play(agent: ModulePlayer, opponent, agent_seat: int, rng: np.random.Generator, env) -> int:
-    """One game: +1 the agent won, 0 draw, -1 lost."""
-    obs, _ = env.reset(seed=int(rng.integers(2**31)))
-    agents = env.possible_agents  # sorted: player_1 moves first (seat 0)
-    mine = agents[agent_seat]
-    board = env.env.unwrapped.board
-    ret = {a: 0.0 for a in agents}
-    while True:
-        (who, o), = obs.items()
-        if who == mine:
-            move = agent(o)
-        else:
-            move = opponent(list(board.squares), agents.index(who) + 1, rng)
-        obs, rewards, terms, truncs, _ = env.step({who: move})
-        for a, r in rewards.items():
-            ret[a] += r
-        if terms.get("__all__") or truncs.get("__all__"):
-            break
-    other = agents[1 - agent_seat]
-    return int(np.sign(ret[mine] - ret[other]))
-
-
 def evaluate(seed: int, games: int, run: Path | None = None, module: str = "main_0") -> dict:
     """Scores ``module`` of a run's final checkpoint (default: the league run of ``seed``)."""
     from ray.rllib.core.rl_module.rl_module import RLModule
 
-    from rllib_marl.envs.adapter import make_env
-    from rllib_marl.envs.games.tictactoe_players import PLAYERS
+    from rllib_marl.envs.games.tictactoe_players import ModulePlayer, score
 
     run = (run or run_dir(seed)).resolve()
     ck = run / "checkpoints" / "final" / "learner_group" / "learner" / "rl_module" / module
     agent = ModulePlayer(RLModule.from_checkpoint(str(ck)))
-    env = make_env({"name": "pettingzoo.classic.tictactoe_v3"})
-    rng = np.random.default_rng(1000 + seed)
     where = str(ck.relative_to(ROOT)) if ck.is_relative_to(ROOT) else str(ck)
-    result = {"seed": seed, "checkpoint": where, "games_per_seat": games, "vs": {}}
-    for name, opponent in PLAYERS.items():
-        for seat, label in ((0, "first"), (1, "second")):
-            scores = [play(agent, opponent, seat, rng, env) for _ in range(games)]
-            result["vs"][f"{name}/{label}"] = {"win": scores.count(1), "draw": scores.count(0),
-                                               "loss": scores.count(-1)}
+    result = {"seed": seed, "checkpoint": where, "games_per_seat": games,
+              "vs": score(agent, games, np.random.default_rng(1000 + seed))}
     summary = json.loads((run / "summary.json").read_text())
     result["env_steps"] = summary["env_steps"]
     result["wall_s"] = summary["wall_s"]

@@ -4,6 +4,10 @@
 A board is PettingZoo's ``board.squares``: 9 cells, row-major, 0 empty, 1 the
 first player's mark, 2 the second's; a move is the index of an empty cell (the
 env's action). ``me`` is the mark of the player to move (1 or 2).
+
+:func:`play` runs one game between an agent (a callable on the adapter's
+observation, e.g. :class:`ModulePlayer`) and one of these players, through the
+env adapter the agent trained on; :func:`score` tallies games per opponent and seat.
 """
 
 from __future__ import annotations
@@ -86,3 +90,62 @@ def minimax_move(board: Sequence[int], me: int, rng: np.random.Generator) -> int
 
 
 PLAYERS = {"random": random_move, "heuristic": heuristic_move, "minimax": minimax_move}
+
+
+class ModulePlayer:
+    """Greedy moves of a trained RLModule (the most probable legal move), fed the
+    adapter's observations."""
+
+    def __init__(self, module):
+        self.module = module
+
+    def __call__(self, obs) -> int:
+        import torch
+        from ray.rllib.core.columns import Columns
+
+        batch = {Columns.OBS: {k: torch.as_tensor(np.asarray(v)[None]) for k, v in obs.items()}}
+        with torch.no_grad():
+            logits = self.module._forward_inference(batch)[Columns.ACTION_DIST_INPUTS][0].numpy()
+        logits = np.where(np.asarray(obs["action_mask"]) > 0.5, logits, -np.inf)  # legal moves only
+        return int(np.argmax(logits))
+
+
+def play(agent, opponent, agent_seat: int, rng: np.random.Generator, env) -> int:
+    """One game on ``env`` (``rllib_marl.envs.adapter.make_env`` of tictactoe_v3):
+    +1 the agent won, 0 draw, -1 lost. ``agent_seat`` 0 moves first."""
+    obs, _ = env.reset(seed=int(rng.integers(2**31)))
+    agents = env.possible_agents  # sorted: player_1 moves first (seat 0)
+    mine = agents[agent_seat]
+    board = env.env.unwrapped.board
+    ret = {a: 0.0 for a in agents}
+    while True:
+        (who, o), = obs.items()
+        if who == mine:
+            move = agent(o)
+        else:
+            move = opponent(list(board.squares), agents.index(who) + 1, rng)
+        obs, rewards, terms, truncs, _ = env.step({who: move})
+        for a, r in rewards.items():
+            ret[a] += r
+        if terms.get("__all__") or truncs.get("__all__"):
+            break
+    other = agents[1 - agent_seat]
+    return int(np.sign(ret[mine] - ret[other]))
+
+
+def score(agent, games: int, rng: np.random.Generator) -> dict:
+    """``{"<player>/<first|second>": {"win", "draw", "loss"}}``: ``games`` games
+    against each scripted player from each seat (the agent's seat named)."""
+    from rllib_marl.envs.adapter import make_env
+
+    env = make_env({"name": "pettingzoo.classic.tictactoe_v3"})
+    out = {}
+    try:
+        for name, opponent in PLAYERS.items():
+            for seat, label in ((0, "first"), (1, "second")):
+                scores = [play(agent, opponent, seat, rng, env) for _ in range(games)]
+                out[f"{name}/{label}"] = {"win": scores.count(1), "draw": scores.count(0),
+                                          "loss": scores.count(-1)}
+    finally:
+        env.close()
+    return out
