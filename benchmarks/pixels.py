@@ -11,7 +11,7 @@ Random play: the same env and wrappers, uniformly random actions, ``--random-epi
 episodes, in this process.
 
 Usage:
-    python benchmarks/pixels.py --example mappo/cooperative_pong --seeds 0,1,2
+    python benchmarks/pixels.py --example mappo/cooperative_pong --seeds 0,1,2 [--jobs 2]
     python benchmarks/pixels.py --example mappo/cooperative_pong --report
 
 ``--example NAME`` is ``tuned_examples/NAME.yaml``, or ``benchmarks/configs/<NAME with / as _>.yaml``
@@ -30,6 +30,7 @@ import statistics
 import subprocess
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Dict, List
 
@@ -72,13 +73,15 @@ def config_path(example: str) -> Path:
     return tuned if tuned.exists() else ROOT / "benchmarks" / "configs" / f"{example.replace('/', '_')}.yaml"
 
 
-def run_seed(example: str, seed: int, out: Path, extra: List[str]) -> Dict[str, object]:
+def run_seed(example: str, seed: int, out: Path, extra: List[str], jobs: int = 1) -> Dict[str, object]:
     if out.exists():
         shutil.rmtree(out)
     cmd = [sys.executable, "-m", "rllib_marl.train", "--config", str(config_path(example)),
            "--seed", str(seed), "--output", str(out), "--quiet", *extra]
     log = open(str(out) + ".log", "w")
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    # Runs side by side share the cores: one torch thread each.
+    env = dict(os.environ, OMP_NUM_THREADS="1") if jobs > 1 else None
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
     peak, stop = [0], threading.Event()
 
     def sample():
@@ -112,12 +115,15 @@ def random_play(example: str, episodes: int, seed: int = 0) -> List[float]:
     out = []
     for i in range(episodes):
         obs, infos = env.reset(seed=seed + i)
-        total, done = 0.0, False
+        done = False
         while not done:
             acts = {a: env.action_spaces[a].sample() for a in obs}
             obs, rew, terms, truncs, infos = env.step(acts)
             done = terms.get("__all__") or truncs.get("__all__")
-        total = sum(env.env_returns.values())
+        returns = env.env_returns
+        total = sum(returns.values())
+        if env.team_return_convention == "mean":  # the convention the run's curve uses
+            total /= len(returns)
         out.append(total)
     return out
 
@@ -141,9 +147,11 @@ def report(example: str, data: Path) -> None:
         last = statistics.mean(x["team_return"] for x in rows[-5:])
         best = max(x["team_return"] for x in rows)
         summ = json.loads((data / f"seed{r['seed']}" / "summary.json").read_text())
+        # A run made outside this script (adopted into runs.json) has no memory samples.
+        peak = "not sampled" if r.get("peak_rss_bytes") is None else f"{r['peak_rss_bytes'] / 2**30:.2f} GB"
+        est = r.get("estimate_train_batch_gb")
         print(f"| {r['seed']} | {rows[-1]['env_steps']:,} | {rows[0]['team_return']:.2f} | {last:.2f} | {best:.2f} | "
-              f"{r['peak_rss_bytes'] / 2**30:.2f} GB | {r['estimate_train_batch_gb']:.2f} GB | "
-              f"{summ['wall_s']:.0f} |")
+              f"{peak} | {'—' if est is None else f'{est:.2f} GB'} | {summ['wall_s']:.0f} |")
 
 
 def main() -> int:
@@ -153,6 +161,7 @@ def main() -> int:
     p.add_argument("--random-episodes", type=int, default=50)
     p.add_argument("--report", action="store_true")
     p.add_argument("--set", action="append", default=[])
+    p.add_argument("--jobs", type=int, default=1, help="seeds run side by side (each with one torch thread)")
     args = p.parse_args()
     data = DATA / args.example.replace("/", "__")
     if args.report:
@@ -164,18 +173,24 @@ def main() -> int:
     if "random" not in meta:
         meta["random"] = random_play(args.example, args.random_episodes)
     extra = [x for s in args.set for x in ("--set", s)]
-    for seed in [int(s) for s in args.seeds.split(",")]:
+    lock = threading.Lock()
+
+    def one(seed: int) -> None:
         out = ROOT / "benchmarks" / "out" / "pixels" / args.example.replace("/", "__") / f"seed{seed}"
         out.parent.mkdir(parents=True, exist_ok=True)
-        r = run_seed(args.example, seed, out, extra)
+        r = run_seed(args.example, seed, out, extra, args.jobs)
         print(json.dumps(r), flush=True)
         keep = data / f"seed{seed}"
         keep.mkdir(exist_ok=True)
         for name in ("progress.csv", "summary.json", "learning_curve.png"):
             if (out / name).exists():
                 shutil.copy(out / name, keep / name)
-        meta["runs"] = [x for x in meta["runs"] if x["seed"] != seed] + [r]
-        runs_file.write_text(json.dumps(meta, indent=2))
+        with lock:
+            meta["runs"] = sorted([x for x in meta["runs"] if x["seed"] != seed] + [r], key=lambda x: x["seed"])
+            runs_file.write_text(json.dumps(meta, indent=2))
+
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        list(pool.map(one, [int(s) for s in args.seeds.split(",")]))
     report(args.example, data)
     return 0
 
