@@ -185,7 +185,9 @@ def main() -> int:
         for name in ("progress.csv", "summary.json", "learning_curve.png"):
             if (out / name).exists():
                 shutil.copy(out / name, keep / name)
-        with lock:
+        with lock:  # re-read: another invocation may have added its seeds meanwhile
+            if runs_file.exists():
+                meta["runs"] = json.loads(runs_file.read_text())["runs"]
             meta["runs"] = sorted([x for x in meta["runs"] if x["seed"] != seed] + [r], key=lambda x: x["seed"])
             runs_file.write_text(json.dumps(meta, indent=2))
 
