@@ -10,8 +10,10 @@ TRAIN_ARGS ?=
 setup:
 	@VENV=$(VENV) bash .ci/setup.sh
 
-# MAPPO on mpe2 simple_spread_v3 with an embedded local Ray.
+# MAPPO on mpe2 simple_spread_v3 with an embedded local Ray; each `make train`
+# starts afresh in the same directory (train refuses a fresh run into an old one).
 train: setup
+	rm -rf results/mappo-simple_spread
 	$(PY) -m rllib_marl.train --config tuned_examples/mappo/simple_spread.yaml \
 	  --set stop.env_steps=$(TRAIN_STEPS) --output results/mappo-simple_spread $(TRAIN_ARGS)
 
