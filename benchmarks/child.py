@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -13,6 +14,14 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def fresh(run: Path) -> Path:
+    """``run`` emptied for a new training run (``rllib_marl.train`` refuses to start
+    one in a directory that already holds a run)."""
+    if run.exists():
+        shutil.rmtree(run)
+    return run
 
 
 def emit(result: Dict[str, Any]) -> None:

@@ -35,7 +35,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from child import run_pool
+from child import fresh, run_pool
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "benchmarks" / "out" / "comm"
@@ -74,7 +74,7 @@ def single(out: Path, task: str, variant: str, seed: int, env_steps: int | None)
     d = run_dir(out, task, variant, seed)
     steps = ["--set", f"stop.env_steps={env_steps}"] if env_steps else []
     subprocess.run([sys.executable, "-m", "rllib_marl.train", "--config", str(config), *extra, *steps,
-                    "--seed", str(seed), "--output", str(d), "--quiet", "--num-cpus", "1"], check=True, cwd=ROOT)
+                    "--seed", str(seed), "--output", str(fresh(d)), "--quiet", "--num-cpus", "1"], check=True, cwd=ROOT)
     evaluate(d, task, variant)
 
 
@@ -220,7 +220,7 @@ def throughput(out: Path, task: str, rounds: int, iterations: int) -> str:
             d = out / "throughput" / f"{task}_{v}_round{r}"
             subprocess.run([sys.executable, "-m", "rllib_marl.train", "--config", str(config), *extra,
                             "--set", f"stop.iterations={iterations}", "--set", "stop.env_steps=null",
-                            "--set", "evaluation.interval=0", "--output", str(d), "--quiet"],
+                            "--set", "evaluation.interval=0", "--output", str(fresh(d)), "--quiet"],
                            check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
             rows = _rows(d)
             steps = int(rows[-1]["env_steps"]) - int(rows[0]["env_steps"])

@@ -31,7 +31,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from child import run_pool
+from child import fresh, run_pool
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "tuned_examples" / "maddpg"
@@ -71,7 +71,7 @@ def run_dir(out: Path, name: str, seed: int) -> Path:
 def command(game: str, name: str, seed: int, env_steps: int, out: Path):
     return [sys.executable, "-m", "rllib_marl.train", "--config", str(GAMES[game][0]), *matchups(game)[name][2],
             "--seed", str(seed), "--set", f"stop.env_steps={env_steps}", "--set", "checkpoint.interval=0",
-            "--output", str(run_dir(out, name, seed)), "--quiet", "--num-cpus", "1"]
+            "--output", str(fresh(run_dir(out, name, seed))), "--quiet", "--num-cpus", "1"]
 
 
 def _rows(path: Path):

@@ -34,7 +34,7 @@ import sys
 import time
 from pathlib import Path
 
-from child import run_pool
+from child import fresh, run_pool
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "benchmarks" / "out" / "learning"
@@ -89,7 +89,7 @@ def run_ours(algo: str, seed: int, env_steps: int, out: Path) -> None:
     config, extra = VARIANTS[algo]
     cmd = [sys.executable, "-m", "rllib_marl.train", "--config", str(config), *extra,
            "--seed", str(seed), "--set", f"stop.env_steps={env_steps}",
-           "--set", "checkpoint.interval=0", "--output", str(run_dir), "--quiet",
+           "--set", "checkpoint.interval=0", "--output", str(fresh(run_dir)), "--quiet",
            "--num-cpus", "1"]
     subprocess.run(cmd, check=True, cwd=ROOT)
     with (run_dir / "progress.csv").open() as f, (out / f"{algo}_seed{seed}.csv").open("w") as g:

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import yaml
 
-from child import run_pool
+from child import fresh, run_pool
 
 ROOT = Path(__file__).resolve().parent.parent
 RPS = ROOT / "tuned_examples" / "league" / "rps.yaml"
@@ -131,7 +131,7 @@ def run_one(game: str, variant: str, seed: int, out: Path, extra=()) -> list:
         return [sys.executable, str(Path(__file__).resolve()), "--game", "rps", "--child",
                 f"{variant},{seed},{run / 'progress.csv'}", *extra]
     return [sys.executable, "-m", "rllib_marl.train", "--config", str(config_path(game, out)),
-            *VARIANTS[game][variant], *extra, "--seed", str(seed), "--output", str(run), "--quiet",
+            *VARIANTS[game][variant], *extra, "--seed", str(seed), "--output", str(fresh(run)), "--quiet",
             "--num-cpus", "1"]
 
 

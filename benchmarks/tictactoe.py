@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from child import run_pool
+from child import fresh, run_pool
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "tuned_examples" / "league" / "tictactoe.yaml"
@@ -47,10 +47,8 @@ def run_dir(seed: int) -> Path:
 
 
 def train_cmd(_name: str, seed: int) -> list:
-    if run_dir(seed).exists():  # a fresh run: no checkpoint of an earlier one may survive in it
-        shutil.rmtree(run_dir(seed))
     return [sys.executable, "-m", "rllib_marl.train", "--config", str(CONFIG), "--seed", str(seed),
-            "--output", str(run_dir(seed)), "--quiet", "--num-cpus", "1"]
+            "--output", str(fresh(run_dir(seed))), "--quiet", "--num-cpus", "1"]
 
 
 def evaluate(seed: int, games: int, run: Path | None = None, module: str = "main_0") -> dict:
@@ -91,10 +89,8 @@ def probe_dir(entropy: str) -> Path:
 def probe(entropies: list, jobs: int, games: int) -> None:
     """Plain self-play once per entropy bonus (seed 0), each scored like the league's main agent."""
     def cmd(entropy: str, _seed: int) -> list:
-        if probe_dir(entropy).exists():
-            shutil.rmtree(probe_dir(entropy))
         return [sys.executable, "-m", "rllib_marl.train", "--config", str(PROBE_CONFIG), "--seed", "0",
-                "--set", f"training.entropy_coeff={entropy}", "--output", str(probe_dir(entropy)),
+                "--set", f"training.entropy_coeff={entropy}", "--output", str(fresh(probe_dir(entropy))),
                 "--quiet", "--num-cpus", "1"]
 
     (OUT / "probes").mkdir(parents=True, exist_ok=True)

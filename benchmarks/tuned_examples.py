@@ -35,7 +35,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from child import run_pool
+from child import fresh, run_pool
 
 ROOT = Path(__file__).resolve().parent.parent
 TUNED = ROOT / "tuned_examples"
@@ -84,7 +84,7 @@ def run_dir(out: Path, name: str, seed: int) -> Path:
 def command(name: str, seed: int, out: Path) -> list:
     d = run_dir(out, name, seed)
     return [sys.executable, "-m", "rllib_marl.train", "--config", str(examples()[name]),
-            "--seed", str(seed), "--output", str(d), "--quiet", "--as-test",
+            "--seed", str(seed), "--output", str(fresh(d)), "--quiet", "--as-test",
             "--set", "checkpoint.interval=0", "--num-cpus", "1"]
 
 
