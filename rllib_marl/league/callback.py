@@ -410,7 +410,7 @@ def league_summary(league: League, top: int = 12) -> str:
         rate, games = league.payoff.overall(p.name)
         rows.append([p.name, "learner" if p.learner else f"snapshot (iter {p.iteration})"
                      + ("" if p.learner or p.active else ", retired"),
-                     league.elo.rating(p.name), games, rate if games else math.nan])
+                     league.elo.rating(p.name), games, rate if games else "—"])  # never played
     head = (f"league: {len(league.learners)} learner(s), {len(league.snapshots)} snapshot(s) "
             f"({len(league.pool)} in the pool); "
             "games and win rates from the payoff table (decayed counts)")
