@@ -107,6 +107,7 @@ def random_play(example: str, episodes: int, seed: int = 0) -> List[float]:
     sys.path.insert(0, str(ROOT))
     from rllib_marl.config import load_experiment, resolved_env_config
     from rllib_marl.envs.adapter import make_env
+    from rllib_marl.metrics import team_value
 
     exp = load_experiment(config_path(example))
     env = make_env(resolved_env_config(exp))
@@ -120,11 +121,8 @@ def random_play(example: str, episodes: int, seed: int = 0) -> List[float]:
             acts = {a: env.action_spaces[a].sample() for a in obs}
             obs, rew, terms, truncs, infos = env.step(acts)
             done = terms.get("__all__") or truncs.get("__all__")
-        returns = env.env_returns
-        total = sum(returns.values())
-        if env.team_return_convention == "mean":  # the convention the run's curve uses
-            total /= len(returns)
-        out.append(total)
+        returns = env.env_returns  # the team return under the convention the run's curve uses
+        out.append(team_value(returns, list(returns), env.team_return_convention))
     return out
 
 
