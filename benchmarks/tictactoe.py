@@ -56,9 +56,10 @@ def evaluate(seed: int, games: int, run: Path | None = None, module: str = "main
     from ray.rllib.core.rl_module.rl_module import RLModule
 
     from rllib_marl.envs.games.tictactoe_players import ModulePlayer, score
+    from rllib_marl.evaluate import RL_MODULE_DIR
 
     run = (run or run_dir(seed)).resolve()
-    ck = run / "checkpoints" / "final" / "learner_group" / "learner" / "rl_module" / module
+    ck = run / "checkpoints" / "final" / RL_MODULE_DIR / module
     agent = ModulePlayer(RLModule.from_checkpoint(str(ck)))
     where = str(ck.relative_to(ROOT)) if ck.is_relative_to(ROOT) else str(ck)
     result = {"seed": seed, "checkpoint": where, "games_per_seat": games,

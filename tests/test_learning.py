@@ -101,13 +101,14 @@ def test_tictactoe_self_play_learns_to_never_lose(ray_local, tmp_path, seed):
     from ray.rllib.core.rl_module.rl_module import RLModule
 
     from rllib_marl.envs.games.tictactoe_players import ModulePlayer, score
+    from rllib_marl.evaluate import RL_MODULE_DIR
 
     cfg = ROOT / "benchmarks" / "configs" / "tictactoe_selfplay.yaml"
     code = train.main(["--config", str(cfg), "--seed", str(seed), "--set", "training.entropy_coeff=0.2",
                        "--set", "checkpoint.interval=0",
                        "--output", str(tmp_path), "--quiet"])
     assert code == 0
-    ck = tmp_path / "checkpoints" / "final" / "learner_group" / "learner" / "rl_module" / "shared"
+    ck = tmp_path / "checkpoints" / "final" / RL_MODULE_DIR / "shared"
     results = score(ModulePlayer(RLModule.from_checkpoint(str(ck))), 100, np.random.default_rng(seed))
     losses = {k: v["loss"] for k, v in results.items()}
     # At most 2 losses in 100 games against each player from each seat (measured: none).
