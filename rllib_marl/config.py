@@ -526,6 +526,50 @@ def _refuse_blank_frames(env, exp: ExperimentConfig) -> None:
                                  f"{int(seen[0].min())}) over {BLANK_FRAME_STEPS} random steps{hint}")
 
 
+def _refuse_undrawn_frames(env, exp: ExperimentConfig) -> None:
+    """Frames that miss what the env draws when it renders are refused: some
+    PettingZoo envs skip drawing with render_mode None, and their observations
+    then lack part of the scene (pettingzoo 1.27's pistonball_v6 shows the
+    pistons but not the ball). The env is built a second time with
+    render_mode rgb_array and both are stepped with the same seed and actions;
+    any difference in the observations means the frames depend on rendering."""
+    import numpy as np
+
+    from rllib_marl.envs.adapter import OBS, make_env
+
+    if "render_mode" in exp.env.kwargs:
+        return  # the user chose
+    try:
+        drawn = make_env(resolved_env_config(exp), render_mode="rgb_array")
+    except Exception:
+        return  # the env takes no render mode: its frames cannot depend on one
+    try:
+        obs_a, _ = env.reset(seed=0)
+        obs_b, _ = drawn.reset(seed=0)
+        for step in range(BLANK_FRAME_STEPS + 1):
+            for a in obs_a:
+                if a not in obs_b:
+                    continue
+                x, y = np.asarray(obs_a[a][OBS]), np.asarray(obs_b[a][OBS])
+                if x.shape == y.shape and not np.array_equal(x, y):
+                    share = float(np.mean(x != y))
+                    raise ConfigError(
+                        "env", f"{exp.env.name}'s image observations change with render_mode: at step {step}, "
+                               f"{share:.1%} of {a}'s pixels differ between render_mode None and rgb_array (the env "
+                               "draws part of its scene only when rendering); set env.kwargs.render_mode: rgb_array")
+            if not obs_a or step == BLANK_FRAME_STEPS:
+                break
+            acts = {a: env.action_spaces[a].sample() for a in obs_a}
+            obs_a, _, terms, truncs, _ = env.step(acts)
+            obs_b, *_ = drawn.step(acts)
+            if terms.get("__all__") or truncs.get("__all__"):
+                break
+    finally:
+        close = getattr(drawn, "close", None)
+        if close is not None:
+            close()
+
+
 def resolved_env_config(exp: ExperimentConfig) -> EnvConfig:
     cfg = copy.deepcopy(exp.env)
     if exp.comm is not None:
@@ -578,6 +622,7 @@ def validate(exp: ExperimentConfig):
     images = [a for a in env.possible_agents if is_image(env.observation_spaces[a][OBS])]
     if images:
         _refuse_blank_frames(env, exp)
+        _refuse_undrawn_frames(env, exp)
     if images and not spec.image_observations:
         others = _algorithms_with("image_observations")
         shape = "x".join(map(str, env.observation_spaces[images[0]][OBS].shape))

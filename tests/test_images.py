@@ -163,3 +163,21 @@ def test_blank_frames_are_refused_with_the_fix():
     env["kwargs"] = {"render_mode": "rgb_array"}
     built, _ = validate(parse_experiment({"algorithm": "mappo", "env": env, "stop": {"iterations": 1}}))
     built.close()
+
+
+def test_frames_missing_what_rendering_draws_are_refused_with_the_fix():
+    """pettingzoo 1.27's pistonball draws its ball only when rendering: with
+    render_mode None the pistons' frames show the pistons and never the ball,
+    which is not blank, so the blank-frame check alone let it through."""
+    from rllib_marl.config import parse_experiment, validate
+
+    wrappers = [{"name": "color_reduction_v0", "kwargs": {"mode": "full"}},
+                {"name": "resize_v1", "kwargs": {"x_size": 16, "y_size": 16}}]
+    env = {"name": "pettingzoo.butterfly.pistonball_v6", "kwargs": {"n_pistons": 4, "continuous": False},
+           "wrappers": wrappers}
+    exp = {"algorithm": "ippo", "env": env, "stop": {"iterations": 1}}
+    with pytest.raises(ConfigError, match=r"image observations change with render_mode.*render_mode: rgb_array"):
+        validate(parse_experiment(exp))
+    env["kwargs"]["render_mode"] = "rgb_array"
+    built, _ = validate(parse_experiment(exp))
+    built.close()
