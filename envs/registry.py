@@ -14,6 +14,7 @@ from typing import Any, Callable, Dict, Tuple
 
 from pettingzoo import AECEnv, ParallelEnv
 
+from rllib_marl.envs.cycles import speed_up_conversions
 from rllib_marl.envs.spec import APIS, EnvConfig
 
 
@@ -168,4 +169,6 @@ def make_pettingzoo(cfg: EnvConfig, render_mode: str | None = None):
         )
     if cfg.api != "auto" and api != cfg.api:
         raise EnvError(f"env.api: {cfg.name} is a {api} env, not {cfg.api}")
-    return _apply_wrappers(env, cfg), api
+    env = _apply_wrappers(env, cfg)
+    speed_up_conversions(env)  # pettingzoo's AEC→parallel step without its discarded reads
+    return env, api
