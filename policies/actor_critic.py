@@ -7,7 +7,9 @@ The actor reads the agent's own observation (``obs``, plus the one-hot
 * ``state+obs`` (MAPPO with an agent-specific global state), or
 * ``obs`` (IPPO: a decentralized critic),
 
-plus the agent id when present. An optional GRU makes the actor recurrent for
+plus the agent id when present. The critic has encoders of its own unless
+``share_encoder`` is set: then it reads the actor's observation encoder (for
+frames one CNN, trained by both losses, as in single-agent PPO on Atari). An optional GRU makes the actor recurrent for
 partially observable tasks (the critic stays feed-forward on its input). With
 a ``comm`` setting the actor's first layer is a communication block
 (``rllib_marl.policies.comm``: CommNet or TarMAC messages between the agents of
@@ -110,15 +112,21 @@ class ActorCriticModule(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
         else:
             self.pi = mlp(actor_in, actor_hidden, cfg["activation"], out_dim=n_out, out_gain=0.01)
         self.value_norm = None
+        # model.share_encoder: the critic reads the actor's observation encoder.
+        self._shared_encoder = bool(cfg.get("share_encoder")) and crit != "state" and self.comm is None
         if not self.inference_only:
-            # The critic's own encoders (an image CNN is not shared with the actor).
+            # The critic's own encoders (an image CNN is shared with the actor
+            # only with share_encoder).
             critic_in = id_dim
             if crit in ("state", "state+obs"):
                 self.critic_state_encoder = ObsEncoder(obs_space[STATE], cnn)
                 critic_in += self.critic_state_encoder.out_dim
             if crit in ("state+obs", "obs"):
-                self.critic_obs_encoder = ObsEncoder(obs_space[OBS], cnn)
-                critic_in += self.critic_obs_encoder.out_dim
+                if self._shared_encoder:
+                    critic_in += self.obs_encoder.out_dim
+                else:
+                    self.critic_obs_encoder = ObsEncoder(obs_space[OBS], cnn)
+                    critic_in += self.critic_obs_encoder.out_dim
             self.critic = mlp(critic_in, hidden, cfg["activation"], out_dim=1, out_gain=1.0)
             self.value_norm = RunningMeanStd() if cfg["value_normalization"] else None
 
@@ -150,7 +158,8 @@ class ActorCriticModule(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
         if crit in ("state", "state+obs"):
             parts.append(self.critic_state_encoder(obs[STATE]))
         if crit in ("state+obs", "obs"):
-            parts.append(self.critic_obs_encoder(obs[OBS]))
+            enc = self.obs_encoder if self._shared_encoder else self.critic_obs_encoder
+            parts.append(enc(obs[OBS]))
         if self._has_id:
             parts.append(obs[AGENT_ID])
         return torch.cat(parts, dim=-1)

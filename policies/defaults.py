@@ -23,6 +23,9 @@ ACTOR_CRITIC: Dict[str, Any] = {
     # per conv layer) overrides auto.
     "cnn": "auto",
     "cnn_layers": [],
+    # The critic reads the actor's observation encoder (one CNN for both, trained
+    # by both losses) instead of its own; critic_input obs or state+obs.
+    "share_encoder": False,
 }
 
 #: Learned communication (a ``comm:`` block; rllib_marl/policies/comm.py).

@@ -68,6 +68,10 @@ class ModelConfig:
             until the model's first layer, which scales them to [0, 1].
         cnn_layers: explicit conv layers, each ``[channels, kernel, stride]``
             (overrides ``auto``).
+        share_encoder: the critic reads the actor's observation encoder (for
+            frames: one CNN, trained by the policy and the value loss) instead
+            of an encoder of its own. Needs ``critic_input`` ``obs`` or
+            ``state+obs`` (MAPPO / IPPO, without a ``comm`` block).
     """
 
     hidden: List[int] = field(default_factory=lambda: list(ACTOR_CRITIC["hidden"]))
@@ -79,6 +83,7 @@ class ModelConfig:
     value_normalization: bool = ACTOR_CRITIC["value_normalization"]
     cnn: str = choices("auto", "none", default=ACTOR_CRITIC["cnn"])
     cnn_layers: List[List[int]] = field(default_factory=list)
+    share_encoder: bool = ACTOR_CRITIC["share_encoder"]
 
 
 @dataclass
@@ -570,6 +575,22 @@ def _refuse_undrawn_frames(env, exp: ExperimentConfig) -> None:
             close()
 
 
+def _check_shared_encoder(exp: ExperimentConfig) -> None:
+    spec = exp.spec
+    if not spec.shared_encoder:
+        others = _algorithms_with("shared_encoder")
+        raise ConfigError("model.share_encoder", f"{spec.name}'s modules have no actor and critic to share an "
+                                                 f"observation encoder; {others} do")
+    critic = exp.model.critic_input if exp.model.critic_input != "auto" else spec.critic_input
+    if critic == "state":
+        raise ConfigError("model.share_encoder", "the critic reads only the global state (critic_input: state), "
+                                                 "not the observation the actor encodes; set model.critic_input: "
+                                                 "obs or state+obs")
+    if exp.comm is not None:
+        raise ConfigError("model.share_encoder", "with a comm block the actor encodes its team's messages, not "
+                                                 "one observation; drop one of the two")
+
+
 def resolved_env_config(exp: ExperimentConfig) -> EnvConfig:
     cfg = copy.deepcopy(exp.env)
     if exp.comm is not None:
@@ -614,6 +635,8 @@ def validate(exp: ExperimentConfig):
         )
     if exp.model.max_seq_len < 1:
         raise ConfigError("model.max_seq_len", "must be >= 1")
+    if exp.model.share_encoder:
+        _check_shared_encoder(exp)
     for i, layer in enumerate(exp.model.cnn_layers):
         if len(layer) != 3 or min(layer) < 1:
             raise ConfigError(f"model.cnn_layers[{i}]", f"expected [channels, kernel, stride], each >= 1, got {layer}")

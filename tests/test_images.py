@@ -181,3 +181,44 @@ def test_frames_missing_what_rendering_draws_are_refused_with_the_fix():
     env["kwargs"]["render_mode"] = "rgb_array"
     built, _ = validate(parse_experiment(exp))
     built.close()
+
+
+def test_share_encoder_gives_the_critic_the_actors_cnn():
+    """model.share_encoder: one CNN, read by the actor and the critic, trained by
+    the value loss too; refused where there is nothing to share."""
+    import torch
+    from ray.rllib.core.columns import Columns
+
+    from rllib_marl.envs.adapter import make_env
+    from rllib_marl.policies.actor_critic import ActorCriticModule
+
+    env = make_env({"name": "quadrant"})
+    spaces_ = dict(observation_space=env.observation_spaces["agent_0"], action_space=env.action_spaces["agent_0"])
+    for critic in ("obs", "state+obs"):
+        m = ActorCriticModule(**spaces_, model_config={"critic_input": critic, "share_encoder": True})
+        assert not hasattr(m, "critic_obs_encoder")
+        convs = [x for x in m.modules() if isinstance(x, torch.nn.Conv2d)]
+        assert len(convs) == (2 if critic == "obs" else 4)  # the state's encoder stays the critic's own
+    m = ActorCriticModule(**spaces_, model_config={"critic_input": "obs", "share_encoder": True})
+    obs, _ = env.reset(seed=0)
+    b = {Columns.OBS: {k: torch.as_tensor(v)[None] for k, v in obs["agent_0"].items()}}
+    m.compute_values(b).sum().backward()
+    first = m.obs_encoder.cnn[0].weight
+    assert first.grad is not None and first.grad.abs().sum() > 0  # the value loss reaches the actor's CNN
+    alone = ActorCriticModule(**spaces_, model_config={"critic_input": "obs"})
+    alone.compute_values(b).sum().backward()
+    assert alone.obs_encoder.cnn[0].weight.grad is None
+
+    from rllib_marl.config import parse_experiment, validate
+
+    def refused(algorithm, match, **blocks):
+        exp = parse_experiment({"algorithm": algorithm, "env": QUAD, "stop": {"iterations": 1}, **blocks})
+        with pytest.raises(ConfigError, match=match):
+            validate(exp)
+
+    refused("mappo", r"model.share_encoder: the critic reads only the global state.*critic_input: obs",
+            model={"share_encoder": True})
+    refused("qmix", r"model.share_encoder: qmix's modules have no actor and critic.*mappo, ippo",
+            model={"share_encoder": True})
+    env_, _ = validate(_exp("mappo", model={"share_encoder": True, "critic_input": "obs"}))
+    env_.close()

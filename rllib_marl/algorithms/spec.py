@@ -60,6 +60,8 @@ class AlgorithmSpec:
         image_observations: its modules encode uint8 frames (a CNN per
             ``model.cnn``); otherwise such envs are refused before Ray starts.
         comm: its actors can exchange learned messages (a ``comm:`` block).
+        shared_encoder: its actor and critic can share the observation encoder
+            (``model.share_encoder``).
     """
 
     name: str
@@ -80,6 +82,7 @@ class AlgorithmSpec:
     league: bool = False
     image_observations: bool = True
     comm: bool = False
+    shared_encoder: bool = False
 
     def needs_state(self, training: Any) -> bool:
         if self.state_needed_by is not None:

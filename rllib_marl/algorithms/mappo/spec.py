@@ -75,6 +75,7 @@ MAPPO_SPEC = AlgorithmSpec(
                "concat (or algorithm: ippo for a critic on local observations)",
     league=True,
     comm=True,
+    shared_encoder=True,
 )
 
 IPPO_SPEC = AlgorithmSpec(
@@ -88,4 +89,5 @@ IPPO_SPEC = AlgorithmSpec(
     description="independent PPO, critic on the agent's own observation",
     league=True,
     comm=True,
+    shared_encoder=True,
 )
