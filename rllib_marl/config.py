@@ -531,6 +531,26 @@ def _refuse_blank_frames(env, exp: ExperimentConfig) -> None:
                                  f"{int(seen[0].min())}) over {BLANK_FRAME_STEPS} random steps{hint}")
 
 
+def _first_steps(env, exp: ExperimentConfig, images: bool) -> None:
+    """A reset and a random step (frames: a few, checked for blank or undrawn
+    frames) before Ray starts: an env or wrapper that cannot step is named here,
+    not in an env runner's traceback."""
+    try:
+        if images:
+            _refuse_blank_frames(env, exp)
+            _refuse_undrawn_frames(env, exp)
+        else:
+            obs, _ = env.reset(seed=0)
+            if obs:
+                env.step({a: env.action_spaces[a].sample() for a in obs})
+    except ConfigError:
+        raise
+    except Exception as e:
+        wrappers = ", ".join(w.name for w in exp.env.wrappers) or "none"
+        raise ConfigError("env", f"{exp.env.name} failed in its first reset or random steps ({type(e).__name__}: "
+                                 f"{e}); SuperSuit wrappers: {wrappers}") from None
+
+
 def _refuse_undrawn_frames(env, exp: ExperimentConfig) -> None:
     """Frames that miss what the env draws when it renders are refused: some
     PettingZoo envs skip drawing with render_mode None, and their observations
@@ -643,9 +663,7 @@ def validate(exp: ExperimentConfig):
     from rllib_marl.envs.observations import OBS, is_image
 
     images = [a for a in env.possible_agents if is_image(env.observation_spaces[a][OBS])]
-    if images:
-        _refuse_blank_frames(env, exp)
-        _refuse_undrawn_frames(env, exp)
+    _first_steps(env, exp, bool(images))
     if images and not spec.image_observations:
         others = _algorithms_with("image_observations")
         shape = "x".join(map(str, env.observation_spaces[images[0]][OBS].shape))

@@ -59,6 +59,8 @@ def test_tuned_examples_validate(path):
          "centralized critic"),
         (lambda d: d.update(env={"name": "fixture_envs:multibinary"}), "algorithm",
          "does not support"),
+        (lambda d: d.update(env={"name": "fixture_envs:flaky", "kwargs": {"fail_at": 1}}), "env",
+         "failed in its first reset or random steps (RuntimeError: flaky env: simulated crash)"),
         (lambda d: d.update(env={"name": "mpe2.simple_adversary_v3"}), "multi_agent.sharing",
          "per_group"),
         (lambda d: d.update(env_runners={"num_env_runners": 4}), "env_runners.num_env_runners",
