@@ -151,3 +151,54 @@ class FlakyEnv(RandomDoneEnv):
 
 def flaky(fail_at: int = 30, marker: str = "", render_mode=None):
     return FlakyEnv(fail_at, marker, render_mode=render_mode)
+
+
+class EchoEnv(ParallelEnv):
+    """2 agents; each sees its own last action (one-hot) and its index, and is
+    paid its own action plus 10 x its index; all end together after a random
+    length (terminated). A recorded episode whose actions do not match the next
+    observations and the rewards, agent by agent, has mixed up agents or steps."""
+
+    metadata = {"name": "echo_v0"}
+
+    def __init__(self, render_mode=None):
+        self.possible_agents = ["left", "right"]
+        self.agents = []
+        self.render_mode = render_mode
+        self.rng = np.random.default_rng()
+
+    @functools.lru_cache(maxsize=None)
+    def observation_space(self, agent):
+        return spaces.Box(0.0, 1.0, (5,), np.float32)
+
+    @functools.lru_cache(maxsize=None)
+    def action_space(self, agent):
+        return spaces.Discrete(3)
+
+    def _obs(self, i, last):
+        o = np.zeros(5, np.float32)
+        if last is not None:
+            o[int(last)] = 1.0
+        o[3 + i] = 1.0
+        return o
+
+    def reset(self, seed=None, options=None):
+        if seed is not None:
+            self.rng = np.random.default_rng(seed)
+        self.agents = list(self.possible_agents)
+        self.left = int(self.rng.integers(3, 12))
+        return {a: self._obs(i, None) for i, a in enumerate(self.agents)}, {a: {} for a in self.agents}
+
+    def step(self, actions):
+        self.left -= 1
+        obs = {a: self._obs(i, actions[a]) for i, a in enumerate(self.agents)}
+        rewards = {a: float(actions[a]) + 10.0 * i for i, a in enumerate(self.agents)}
+        terms = {a: self.left <= 0 for a in self.agents}
+        truncs = {a: False for a in self.agents}
+        if self.left <= 0:
+            self.agents = []
+        return obs, rewards, terms, truncs, {a: {} for a in obs}
+
+
+def echo(render_mode=None):
+    return EchoEnv(render_mode)

@@ -238,3 +238,30 @@ def test_remote_runner_is_restarted_after_a_crash(ray_local, tmp_path):
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["env_steps"] >= 400, summary["stop_reason"]
     assert np.isfinite(summary["team_return"])
+
+
+@pytest.mark.parametrize("sampler", ["fast", "rllib"])
+def test_recorded_actions_are_the_ones_each_agent_took(sampler):
+    """Exploring (sampled) actions, several sub-envs, one shared module: every
+    agent's recorded action at step t is the one the env applied to that agent
+    (its next observation echoes it and its reward is it, plus its index x 10),
+    and the stored log-probability is that action's under the stored logits."""
+    runner = make_runner({"name": "fixture_envs:echo"}, sampler, num_envs=3)
+    episodes = runner.sample(num_episodes=12, explore=True)
+    checked = 0
+    for ep in episodes:
+        for aid, sa in ep.agent_episodes.items():
+            i = ["left", "right"].index(aid)
+            obs = sa.get_observations()
+            obs = np.asarray(obs["obs"] if isinstance(obs, dict) else obs)
+            acts = np.asarray(sa.get_actions())
+            rews = np.asarray(sa.get_rewards())
+            assert len(acts) == len(rews) == len(obs) - 1
+            np.testing.assert_array_equal(obs[1:, :3].argmax(-1), acts)
+            np.testing.assert_allclose(rews, acts + 10.0 * i)
+            logits = torch.as_tensor(np.asarray(sa.get_extra_model_outputs(Columns.ACTION_DIST_INPUTS)))
+            logp = np.asarray(sa.get_extra_model_outputs(Columns.ACTION_LOGP))
+            want = torch.log_softmax(logits, -1)[torch.arange(len(acts)), torch.as_tensor(acts)].numpy()
+            np.testing.assert_allclose(logp, want, rtol=1e-4, atol=1e-5)
+            checked += len(acts)
+    assert checked > 50
