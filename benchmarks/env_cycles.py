@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 CONFIGS = {
     "cooperative pong (42x42x4 frames)": "benchmarks/configs/ippo_cooperative_pong.yaml",
-    "pistonball, 10 pistons (42x42x3 frames)": "benchmarks/configs/ippo_pistonball_10.yaml",
+    "pistonball, 10 pistons (42x42x3 frames)": "tuned_examples/ippo/pistonball_10.yaml",
     "simple_spread (vectors)": "tuned_examples/mappo/simple_spread.yaml",
 }
 
