@@ -9,8 +9,9 @@ The actor reads the agent's own observation (``obs``, plus the one-hot
 
 plus the agent id when present. The critic has encoders of its own unless
 ``share_encoder`` is set: then it reads the actor's observation encoder (for
-frames one CNN, trained by both losses, as in single-agent PPO on Atari). An optional GRU makes the actor recurrent for
-partially observable tasks (the critic stays feed-forward on its input). With
+frames one CNN, trained by both losses, as in single-agent PPO on Atari). An
+optional GRU makes the actor recurrent for partially observable tasks (the
+critic stays feed-forward on its input). With
 a ``comm`` setting the actor's first layer is a communication block
 (``rllib_marl.policies.comm``: CommNet or TarMAC messages between the agents of
 a team) in place of the plain observation encoder. Value
