@@ -143,6 +143,27 @@ def _apply_wrappers(env, cfg: EnvConfig):
     return env
 
 
+def _give_np_random(env, cfg: EnvConfig) -> None:
+    """SuperSuit's frame_skip_v0 and sticky_actions_v0 draw from
+    ``env.unwrapped.np_random``, which some PettingZoo envs never set (pettingzoo
+    1.27's cooperative pong): such an env gets a generator of its own, seeded
+    with 0 when it is built (a fixed skip length never reads it)."""
+    if not cfg.wrappers:
+        return
+    raw = getattr(env, "unwrapped", env)
+    try:
+        getattr(raw, "np_random")
+        return
+    except AttributeError:
+        pass
+    import numpy as np
+
+    try:
+        raw.np_random = np.random.default_rng(0)
+    except AttributeError:  # a read-only property that raised: leave it
+        pass
+
+
 def make_pettingzoo(cfg: EnvConfig, render_mode: str | None = None):
     """Builds the raw PettingZoo env described by ``cfg`` (wrappers applied).
 
@@ -169,6 +190,7 @@ def make_pettingzoo(cfg: EnvConfig, render_mode: str | None = None):
         )
     if cfg.api != "auto" and api != cfg.api:
         raise EnvError(f"env.api: {cfg.name} is a {api} env, not {cfg.api}")
+    _give_np_random(env, cfg)
     env = _apply_wrappers(env, cfg)
     speed_up_conversions(env)  # pettingzoo's AEC→parallel step without its discarded reads
     return env, api

@@ -551,3 +551,23 @@ def test_memory_estimate_refuses_what_cannot_fit():
     exp = parse_experiment(raw)
     env, _ = validate(exp)
     assert "training.replay_capacity (now 50,000,000 env steps)" in estimate(exp, env, 8 * 2**30).problem()
+
+
+def test_frame_skip_runs_on_an_env_without_np_random():
+    """SuperSuit's frame_skip_v0 reads env.unwrapped.np_random, which pettingzoo
+    1.27's cooperative pong never sets; the registry gives it one, so the usual
+    Atari-style preprocessing runs (and an action is held for the skip: one
+    env step of the wrapped env is 2 of the game's frames)."""
+    from rllib_marl.envs.adapter import make_env
+
+    cfg = {"name": "pettingzoo.butterfly.cooperative_pong_v6", "kwargs": {"render_mode": "rgb_array"},
+           "wrappers": [{"name": "resize_v1", "kwargs": {"x_size": 16, "y_size": 16}},
+                        {"name": "frame_skip_v0", "kwargs": {"num_frames": 2}}]}
+    env = make_env(cfg)
+    env.reset(seed=0)
+    raw = env.env.unwrapped
+    frames = raw.env.num_frames
+    for _ in range(3):
+        env.step({a: 0 for a in env.possible_agents})
+    assert raw.env.num_frames - frames == 6
+    env.close()
