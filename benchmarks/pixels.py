@@ -128,7 +128,8 @@ def random_play(example: str, episodes: int, seed: int = 0) -> List[float]:
 
 def curve(run_dir: Path) -> List[Dict[str, float]]:
     with open(run_dir / "progress.csv") as f:
-        return [{"env_steps": int(float(r["env_steps"])), "team_return": float(r["team_return"])}
+        return [{"env_steps": int(float(r["env_steps"])), "team_return": float(r["team_return"]),
+                 "wall_s": float(r["wall_s"])}
                 for r in csv.DictReader(f)]
 
 
@@ -144,12 +145,15 @@ def report(example: str, data: Path) -> None:
         rows = curve(data / f"seed{r['seed']}")
         last = statistics.mean(x["team_return"] for x in rows[-5:])
         best = max(x["team_return"] for x in rows)
-        summ = json.loads((data / f"seed{r['seed']}" / "summary.json").read_text())
+        # An interrupted run (SIGTERM / Ctrl-C) writes no summary: its last row's wall time.
+        summary = data / f"seed{r['seed']}" / "summary.json"
+        wall = json.loads(summary.read_text())["wall_s"] if summary.exists() else rows[-1]["wall_s"]
+        stopped = "" if r.get("rc", 0) == 0 else f" (stopped, exit {r['rc']})"
         # A run made outside this script (adopted into runs.json) has no memory samples.
         peak = "not sampled" if r.get("peak_rss_bytes") is None else f"{r['peak_rss_bytes'] / 2**30:.2f} GB"
         est = r.get("estimate_train_batch_gb")
         print(f"| {r['seed']} | {rows[-1]['env_steps']:,} | {rows[0]['team_return']:.2f} | {last:.2f} | {best:.2f} | "
-              f"{peak} | {'—' if est is None else f'{est:.2f} GB'} | {summ['wall_s']:.0f} |")
+              f"{peak} | {'—' if est is None else f'{est:.2f} GB'} | {wall:.0f}{stopped} |")
 
 
 def main() -> int:
