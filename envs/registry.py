@@ -147,7 +147,9 @@ def _give_np_random(env, cfg: EnvConfig) -> None:
     """SuperSuit's frame_skip_v0 and sticky_actions_v0 draw from
     ``env.unwrapped.np_random``, which some PettingZoo envs never set (pettingzoo
     1.27's cooperative pong): such an env gets a generator of its own, seeded
-    with 0 when it is built (a fixed skip length never reads it)."""
+    with 0 when it is built. A fixed skip length makes frame_skip_v0's draw a
+    certainty; sticky_actions_v0 on such an env repeats the same draws in every
+    sub-env (they are built alike), and its env's reset seed does not change them."""
     if not cfg.wrappers:
         return
     raw = getattr(env, "unwrapped", env)
