@@ -37,6 +37,15 @@ class ObservationSpaceError(ValueError):
     """An observation space the adapter cannot turn into a float vector or image."""
 
 
+def random_action(space: gym.Space, obs: Any, rng: np.random.Generator):
+    """A uniform random action for an agent: among the allowed ones when its
+    observation carries an action mask (Discrete actions), else ``space.sample()``."""
+    mask = obs.get(ACTION_MASK) if isinstance(obs, dict) else None
+    if mask is not None and isinstance(space, spaces.Discrete):
+        return np.int64(rng.choice(np.flatnonzero(np.asarray(mask) > 0.5)))
+    return space.sample()
+
+
 def split_obs_space(space: gym.Space) -> Tuple[gym.Space, Optional[int]]:
     """Returns (observation part space, mask size or None)."""
     if isinstance(space, spaces.Dict) and "observation" in space.spaces:

@@ -535,6 +535,10 @@ def _first_steps(env, exp: ExperimentConfig, images: bool) -> None:
     """A reset and a random step (frames: a few, checked for blank or undrawn
     frames) before Ray starts: an env or wrapper that cannot step is named here,
     not in an env runner's traceback."""
+    import numpy as np
+
+    from rllib_marl.envs.observations import random_action
+
     try:
         if images:
             _refuse_blank_frames(env, exp)
@@ -542,27 +546,14 @@ def _first_steps(env, exp: ExperimentConfig, images: bool) -> None:
         else:
             obs, _ = env.reset(seed=0)
             if obs:
-                env.step({a: _legal_sample(env.action_spaces[a], o) for a, o in obs.items()})
+                rng = np.random.default_rng(0)
+                env.step({a: random_action(env.action_spaces[a], o, rng) for a, o in obs.items()})
     except ConfigError:
         raise
     except Exception as e:
         wrappers = ", ".join(w.name for w in exp.env.wrappers) or "none"
         raise ConfigError("env", f"{exp.env.name} failed in its first reset or random steps ({type(e).__name__}: "
                                  f"{e}); SuperSuit wrappers: {wrappers}") from None
-
-
-def _legal_sample(space, obs):
-    """A random action, among the allowed ones when the observation has a mask."""
-    import numpy as np
-
-    from rllib_marl.envs.adapter import ACTION_MASK
-
-    mask = obs.get(ACTION_MASK) if isinstance(obs, dict) else None
-    if mask is not None and hasattr(space, "n"):
-        allowed = np.flatnonzero(np.asarray(mask) > 0.5)
-        if len(allowed):
-            return int(np.random.default_rng(0).choice(allowed))
-    return space.sample()
 
 
 def _refuse_undrawn_frames(env, exp: ExperimentConfig) -> None:

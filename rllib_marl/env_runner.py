@@ -69,7 +69,7 @@ from ray.rllib.utils.metrics import (
 )
 from ray.rllib.utils.spaces.space_utils import clip_action, unsquash_action
 
-from rllib_marl.envs.adapter import ACTION_MASK
+from rllib_marl.envs.observations import random_action
 
 logger = logging.getLogger(__name__)
 
@@ -432,13 +432,7 @@ class FastMultiAgentEnvRunner(MultiAgentEnvRunner):
         for i, to_act in enumerate(self._to_act):
             env = self.env.envs[i].unwrapped
             for aid, o in to_act.items():
-                space = env.get_action_space(aid)
-                mask = o.get(ACTION_MASK) if isinstance(o, dict) else None
-                if mask is not None and isinstance(space, gym.spaces.Discrete):
-                    allowed = np.flatnonzero(mask > 0.5)
-                    actions[i][aid] = np.int64(self._rng.choice(allowed))
-                else:
-                    actions[i][aid] = space.sample()
+                actions[i][aid] = random_action(env.get_action_space(aid), o, self._rng)
         return actions, [{} for _ in range(self.num_envs)]
 
     def _actions_for_env(self, actions: Dict[Any, Any], episode: MultiAgentEpisode) -> Dict[Any, Any]:
