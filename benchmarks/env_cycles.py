@@ -27,21 +27,13 @@ CONFIGS = {
 
 
 def build(path: str, ours: bool):
-    from pettingzoo.utils.conversions import aec_to_parallel_wrapper
-
     from rllib_marl.config import load_experiment, resolved_env_config
     from rllib_marl.envs.adapter import make_env
-    from rllib_marl.envs.cycles import CyclingParallelWrapper
+    from rllib_marl.envs.cycles import restore_pettingzoo_step
 
     env = make_env(resolved_env_config(load_experiment(str(ROOT / path))))
-    if not ours:  # back to pettingzoo's own step
-        e = env.env if hasattr(env, "env") else env
-        for _ in range(64):
-            if type(e) is CyclingParallelWrapper:
-                e.__class__ = aec_to_parallel_wrapper
-            e = next((e.__dict__[a] for a in ("env", "aec_env") if a in getattr(e, "__dict__", {})), None)
-            if e is None:
-                break
+    if not ours:
+        assert restore_pettingzoo_step(env) >= 1  # pettingzoo's own step again
     return env
 
 

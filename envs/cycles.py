@@ -14,7 +14,7 @@ checks (agents step in a cycle; agents leave only at the end of one).
 
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any, Dict, Iterator
 
 from pettingzoo.utils.conversions import aec_to_parallel_wrapper
 
@@ -46,23 +46,33 @@ class CyclingParallelWrapper(aec_to_parallel_wrapper):
         return observations, rewards, terminations, truncations, infos
 
 
-def _inner(env):
-    for attr in ("env", "aec_env"):
-        nxt = env.__dict__.get(attr) if hasattr(env, "__dict__") else None
-        if nxt is not None:
-            return nxt
-    return None
-
-
-def speed_up_conversions(env, depth: int = 64) -> int:
-    """Gives every exact ``aec_to_parallel_wrapper`` in ``env``'s wrapper chain
-    the cheaper step (in place); returns how many it changed."""
-    changed = 0
+def wrapper_chain(env, depth: int = 64) -> Iterator[Any]:
+    """``env`` and every env it wraps, outermost first (through ``env`` and
+    ``aec_env`` attributes)."""
     for _ in range(depth):
         if env is None:
-            break
-        if type(env) is aec_to_parallel_wrapper:
-            env.__class__ = CyclingParallelWrapper
+            return
+        yield env
+        inner = getattr(env, "__dict__", {})
+        env = next((inner[a] for a in ("env", "aec_env") if inner.get(a) is not None), None)
+
+
+def speed_up_conversions(env) -> int:
+    """Gives every exact ``aec_to_parallel_wrapper`` in ``env``'s wrapper chain
+    the cheaper step (in place); returns how many it changed."""
+    return _set_step(env, aec_to_parallel_wrapper, CyclingParallelWrapper)
+
+
+def restore_pettingzoo_step(env) -> int:
+    """The reverse of :func:`speed_up_conversions`, for side-by-side comparisons
+    (tests/test_env_cycles.py, benchmarks/env_cycles.py)."""
+    return _set_step(env, CyclingParallelWrapper, aec_to_parallel_wrapper)
+
+
+def _set_step(env, old: type, new: type) -> int:
+    changed = 0
+    for e in list(wrapper_chain(env)):
+        if type(e) is old:
+            e.__class__ = new
             changed += 1
-        env = _inner(env)
     return changed
