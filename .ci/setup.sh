@@ -45,11 +45,12 @@ if ! "$VPY" -c "import torch" 2>/dev/null; then
 fi
 "$VPY" -c "import torch, sys; print('setup: torch', torch.__version__, 'cuda', torch.version.cuda)"
 # The same pinned versions as every node of a cluster (rllib_marl/cluster.py),
-# with the cluster extra (the multi-node test submits a job with `ray job submit`)
-# and the export extra (the tests check exported ONNX policies).
+# with the cluster extra (the multi-node test submits a job with `ray job submit`),
+# the export extra (the tests check exported ONNX policies) and the butterfly
+# extra (pistonball's tuned example needs pymunk).
 constraints=$(mktemp)
 "$VPY" rllib_marl/cluster.py constraints > "$constraints"
-pip_q -c "$constraints" -e ".[test,cluster,export]"
+pip_q -c "$constraints" -e ".[test,cluster,export,butterfly]"
 rm -f "$constraints"
 "$VPY" -c "import rllib_marl.envs, rllib_marl.policies" 
 touch "$STAMP"

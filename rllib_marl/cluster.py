@@ -37,6 +37,7 @@ PINS = {
     "pettingzoo": "1.27.0",
     "mpe2": "1.1.1",
     "supersuit": "3.11.0",
+    "pymunk": "7.3.1",
 }
 # Compared between the driver and every node by check_nodes (beyond the pins).
 COMPARED = ("python", *PINS, "rllib_marl")
