@@ -38,12 +38,13 @@ def test_cluster_yaml_installs_the_cluster_extra_everywhere_and_exposes_nothing(
 
     cfg = prepare_config(yaml.safe_load((ROOT / "cluster.yaml").read_text()))
     # The head and every worker node type run the package install, with its
-    # cluster extra, under the pins (the launcher merges setup_commands into both).
+    # cluster and butterfly extras, under the pins (the launcher merges setup_commands
+    # into both); the pins include pymunk, so a node without it would refuse to start.
     for cmds in [cfg["head_setup_commands"], cfg["worker_setup_commands"]] + [
             node["worker_setup_commands"] for node in cfg["available_node_types"].values()
             if "worker_setup_commands" in node]:
         installs = [c for c in cmds if "pip install" in c and "rllib_marl" in c]
-        assert installs and all("[cluster]" in c and "-c " in c for c in installs)
+        assert installs and all("[cluster,butterfly]" in c and "-c " in c for c in installs)
     # The dashboard (and its job API) on the head's loopback only; nothing on 0.0.0.0.
     head_start = " ".join(cfg["head_start_ray_commands"])
     assert "--dashboard-host=127.0.0.1" in head_start
