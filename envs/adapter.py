@@ -248,8 +248,8 @@ class _PettingZooAdapter(MultiAgentEnv):
     def _global_state(self, obs_f: Dict[str, np.ndarray]) -> np.ndarray:
         if self.global_state_mode == "env":
             if self._state_box.dtype == np.uint8:
-                return np.asarray(self.env.state(), dtype=np.uint8)
-            return np.asarray(self.env.state(), dtype=np.float32).reshape(-1)
+                return np.array(self.env.state(), dtype=np.uint8)  # copies: see to_model
+            return np.array(self.env.state(), dtype=np.float32).reshape(-1)
         if self._state_image is not None:
             h, w, c = self._state_image
             s = np.zeros(self._state_box.shape, np.uint8)  # absent agents: black frames
@@ -284,7 +284,7 @@ class _PettingZooAdapter(MultiAgentEnv):
                 d[ACTION_MASK] = (
                     np.ones(n_mask, np.float32)
                     if mask is None
-                    else np.asarray(mask, dtype=np.float32)
+                    else np.array(mask, dtype=np.float32)
                 )
             out[a] = d
         if self._comm_teams:  # each present member's team inputs (learned communication)

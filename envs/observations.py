@@ -82,9 +82,12 @@ def model_space(space: gym.Space) -> spaces.Box:
 
 
 def to_model(space: gym.Space, x) -> np.ndarray:
-    """One raw observation in :func:`model_space`'s dtype and shape."""
+    """One raw observation in :func:`model_space`'s dtype and shape, always a
+    new array: envs and wrappers may overwrite the array they returned at the
+    next step (SuperSuit's ``frame_stack_v1`` does), and episodes keep what
+    they are given."""
     if is_image(space):
-        return np.asarray(x, dtype=np.uint8)
+        return np.array(x, dtype=np.uint8)
     return to_float(space, x)
 
 
@@ -93,7 +96,7 @@ def to_float(space: gym.Space, x) -> np.ndarray:
         o = np.zeros(int(space.n), np.float32)
         o[int(x) - int(space.start)] = 1.0
         return o
-    return np.asarray(x, dtype=np.float32)
+    return np.array(x, dtype=np.float32)  # a copy (see to_model)
 
 
 def split_observation(raw: Any, part_space: gym.Space) -> Tuple[np.ndarray, Optional[Any]]:

@@ -157,15 +157,21 @@ class EchoEnv(ParallelEnv):
     """2 agents; each sees its own last action (one-hot) and its index, and is
     paid its own action plus 10 x its index; all end together after a random
     length (terminated). A recorded episode whose actions do not match the next
-    observations and the rewards, agent by agent, has mixed up agents or steps."""
+    observations and the rewards, agent by agent, has mixed up agents or steps.
+
+    ``reuse_buffers``: every step returns the same array per agent, overwritten
+    in place, as SuperSuit's ``frame_stack_v1`` does; a consumer that keeps the
+    arrays it was given without copying them ends up with every step's
+    observation equal to the last one."""
 
     metadata = {"name": "echo_v0"}
 
-    def __init__(self, render_mode=None):
+    def __init__(self, render_mode=None, reuse_buffers=False):
         self.possible_agents = ["left", "right"]
         self.agents = []
         self.render_mode = render_mode
         self.rng = np.random.default_rng()
+        self._buffers = {i: np.zeros(5, np.float32) for i in range(2)} if reuse_buffers else None
 
     @functools.lru_cache(maxsize=None)
     def observation_space(self, agent):
@@ -176,7 +182,8 @@ class EchoEnv(ParallelEnv):
         return spaces.Discrete(3)
 
     def _obs(self, i, last):
-        o = np.zeros(5, np.float32)
+        o = np.zeros(5, np.float32) if self._buffers is None else self._buffers[i]
+        o[:] = 0.0
         if last is not None:
             o[int(last)] = 1.0
         o[3 + i] = 1.0
@@ -200,5 +207,5 @@ class EchoEnv(ParallelEnv):
         return obs, rewards, terms, truncs, {a: {} for a in obs}
 
 
-def echo(render_mode=None):
-    return EchoEnv(render_mode)
+def echo(render_mode=None, reuse_buffers=False):
+    return EchoEnv(render_mode, reuse_buffers)

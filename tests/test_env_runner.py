@@ -240,13 +240,17 @@ def test_remote_runner_is_restarted_after_a_crash(ray_local, tmp_path):
     assert np.isfinite(summary["team_return"])
 
 
+@pytest.mark.parametrize("reuse_buffers", [False, True], ids=["fresh-arrays", "reused-arrays"])
 @pytest.mark.parametrize("sampler", ["fast", "rllib"])
-def test_recorded_actions_are_the_ones_each_agent_took(sampler):
+def test_recorded_actions_are_the_ones_each_agent_took(sampler, reuse_buffers):
     """Exploring (sampled) actions, several sub-envs, one shared module: every
     agent's recorded action at step t is the one the env applied to that agent
     (its next observation echoes it and its reward is it, plus its index x 10),
-    and the stored log-probability is that action's under the stored logits."""
-    runner = make_runner({"name": "fixture_envs:echo"}, sampler, num_envs=3)
+    and the stored log-probability is that action's under the stored logits.
+    Also when the env overwrites one observation array in place every step (as
+    SuperSuit's frame_stack_v1 does): the recorded observations are copies."""
+    runner = make_runner({"name": "fixture_envs:echo", "kwargs": {"reuse_buffers": reuse_buffers}},
+                         sampler, num_envs=3)
     episodes = runner.sample(num_episodes=12, explore=True)
     checked = 0
     for ep in episodes:

@@ -3,7 +3,9 @@
 A diagnostic for the pixel runs (docs/benchmarks.md, "Pixels"): the same game,
 rewards, terminations and runner, but each paddle observes seven numbers
 instead of frames: the ball's centre and velocity, its own paddle's centre,
-the other paddle's centre, and which side it plays. If IPPO learns here and not
+the other paddle's centre, and which side it plays. With ``ego=False`` the
+paddles come in a fixed order (left, right) for both, as in the frames, so a
+shared policy must work out from the side which paddle is its own. If IPPO learns here and not
 from frames, the frames (or what the CNN makes of them) are the problem; if it
 does not learn here either, the problem is in the RL set-up.
 
@@ -22,8 +24,9 @@ from pettingzoo.butterfly import cooperative_pong_v6
 class PongState(ParallelEnv):
     metadata = {"name": "pong_state", "render_modes": []}
 
-    def __init__(self, **kwargs):
+    def __init__(self, ego: bool = True, **kwargs):
         kwargs.pop("render_mode", None)
+        self._ego = ego
         self._env = cooperative_pong_v6.parallel_env(**kwargs)
         self.possible_agents = list(self._env.possible_agents)
         self.agents = []
@@ -49,7 +52,7 @@ class PongState(ParallelEnv):
         common = [ball.centerx / w, ball.centery / h, vx / 9.0, vy / 9.0]
         out = {}
         for i, a in enumerate(self.possible_agents):
-            own, other = (p0, p1) if i == 0 else (p1, p0)
+            own, other = (p0, p1) if i == 0 or not self._ego else (p1, p0)
             out[a] = np.asarray(common + [own, other, float(i)], np.float32)
         return {a: out[a] for a in self.agents}
 
