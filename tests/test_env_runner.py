@@ -269,3 +269,25 @@ def test_recorded_actions_are_the_ones_each_agent_took(sampler, reuse_buffers):
             np.testing.assert_allclose(logp, want, rtol=1e-4, atol=1e-5)
             checked += len(acts)
     assert checked > 50
+
+
+def test_stacked_frames_are_recorded_as_each_step_showed_them():
+    """SuperSuit's frame_stack_v1 overwrites one array per agent every step. In
+    the recorded episodes each observation must still be the stack that step
+    showed: the newest frame of step t is the one before the newest at t+1, and
+    the frames change as the ball moves."""
+    env = {"name": "pettingzoo.butterfly.cooperative_pong_v6",
+           "kwargs": {"max_cycles": 40, "render_mode": "rgb_array"},
+           "wrappers": [{"name": "color_reduction_v0", "kwargs": {"mode": "B"}},
+                        {"name": "resize_v1", "kwargs": {"x_size": 42, "y_size": 42}},
+                        {"name": "frame_stack_v1", "kwargs": {"stack_size": 3}}]}
+    runner = make_runner(env, "fast", num_envs=2)
+    checked = 0
+    for ep in runner.sample(num_episodes=2, explore=True):
+        for sa in ep.agent_episodes.values():
+            obs = np.asarray(sa.get_observations()["obs"])
+            assert obs.shape[1:] == (42, 42, 3) and len(obs) > 5
+            np.testing.assert_array_equal(obs[1:, ..., :-1], obs[:-1, ..., 1:])
+            assert (obs[1:, ..., -1] != obs[:-1, ..., -1]).any(axis=(1, 2)).mean() > 0.5
+            checked += 1
+    assert checked == 4
