@@ -72,7 +72,7 @@ def main() -> int:
     from rllib_marl.config import load_experiment, resolved_env_config
     from rllib_marl.envs.adapter import make_env
 
-    run = Path(args.run_dir)
+    run = Path(args.run_dir).resolve()
     exp = load_experiment(run / "run_config.yaml")
     env = make_env(resolved_env_config(exp))
     cks = sorted((run / "checkpoints").glob("iter_*"))
