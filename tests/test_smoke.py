@@ -23,7 +23,8 @@ SMALL = {
 
 # Examples whose episodes outlast the small batch: shorter episodes, so that one
 # ends in the iteration and the team return is a number.
-SHORTER = {"ippo/pistonball_10.yaml": ["env.kwargs.max_cycles=20"]}
+SHORTER = {"ippo/pistonball_10.yaml": ["env.kwargs.max_cycles=20"],
+           "ippo/cooperative_pong.yaml": ["env.kwargs.max_cycles=30"]}
 
 
 def run_cli(out, *args):

@@ -12,7 +12,7 @@ centre: 0 for a policy that ignores the ball, 1 for one that always moves
 toward it (the tracker of docs/benchmarks.md, "Pixels", scores 100 in 10 of 10
 episodes). Actions: 0 stay, 1 up, 2 down.
 
-    python benchmarks/probes/pong_alignment.py RUN_DIR [--episodes 20]
+    python benchmarks/probes/pong_alignment.py RUN_DIR [--episodes 20] [--checkpoints final]
 """
 
 from __future__ import annotations
@@ -66,6 +66,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("run_dir")
     ap.add_argument("--episodes", type=int, default=20)
+    ap.add_argument("--checkpoints", default="*", help="glob of checkpoint names (e.g. final)")
     args = ap.parse_args()
     from ray.rllib.core.rl_module.rl_module import RLModule
 
@@ -75,7 +76,7 @@ def main() -> int:
     run = Path(args.run_dir).resolve()
     exp = load_experiment(run / "run_config.yaml")
     env = make_env(resolved_env_config(exp))
-    cks = sorted((run / "checkpoints").glob("iter_*"))
+    cks = sorted(c for c in (run / "checkpoints").glob(args.checkpoints) if (c / "learner_group").is_dir())
     print("| checkpoint | alignment | steps scored |\n|---|---|---|")
     for ck in cks:
         mods = ck / "learner_group" / "learner" / "rl_module"
