@@ -19,6 +19,10 @@ loop (``_sample`` and ``_reset_envs``). Per loop iteration it
    (``add_env_step``), resetting a finished sub-env at once;
 4. numpy-converts each finished episode exactly once.
 
+It keeps the observations the env hands it without copying them: our adapter
+gives fresh arrays every step (``envs/observations.to_model``), since SuperSuit's
+``frame_stack_v1`` and other wrappers overwrite the array they returned before.
+
 Metrics are counted locally and logged once per ``sample()`` call. Objects alive
 when the first runner of a process is built (Ray, torch, env, module) are frozen
 out of Python's cyclic garbage collector, so its full collections stop rescanning
