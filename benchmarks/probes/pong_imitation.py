@@ -90,7 +90,7 @@ def main() -> int:
     opt = torch.optim.Adam(params, lr=args.lr)
     n_test = len(Y) // 5
     Xt, It, Yt, Dt = (torch.as_tensor(a) for a in (X, I, Y, D))
-    test, train = slice(0, n_test), slice(n_test, None)
+    test = slice(0, n_test)  # held out; the rest is trained on
 
     def logits(sl):
         return head(torch.cat([enc(Xt[sl]), It[sl].float()], -1))
