@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 CONFIGS = {
-    "cooperative pong (42x42x4 frames)": "benchmarks/configs/ippo_cooperative_pong.yaml",
+    "cooperative pong (42x42x4 frames)": "benchmarks/configs/ippo_cooperative_pong_probe.yaml",
     "pistonball, 10 pistons (42x42x3 frames)": "tuned_examples/ippo/pistonball_10.yaml",
     "simple_spread (vectors)": "tuned_examples/mappo/simple_spread.yaml",
 }
