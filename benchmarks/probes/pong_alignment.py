@@ -39,7 +39,8 @@ def game_of(env):
     raise RuntimeError("no cooperative pong game found under the env")
 
 
-def alignment(module, env, episodes: int, seed: int = 0):
+def alignment(module, env, episodes: int, seed: int = 0, only=None):
+    """``only``: score just this agent (a module of its own, per_agent sharing)."""
     import torch
 
     rng = np.random.default_rng(seed)
@@ -55,6 +56,8 @@ def alignment(module, env, episodes: int, seed: int = 0):
             p = torch.softmax(logits, -1).numpy()
             ball = game.ball._rect.centery
             for i, a in enumerate(agents):
+                if only is not None and a != only:
+                    continue
                 paddle = (game.p0 if a.endswith("0") else game.p1).rects[0].centery
                 if abs(ball - paddle) > 20:
                     scores.append((p[i, 2] - p[i, 1]) * np.sign(ball - paddle))
@@ -82,7 +85,8 @@ def main() -> int:
         mods = ck / "learner_group" / "learner" / "rl_module"
         for mdir in sorted(d for d in mods.iterdir() if d.is_dir()):
             module = RLModule.from_checkpoint(mdir)
-            score, n = alignment(module, env, args.episodes)
+            only = mdir.name if mdir.name in env.possible_agents else None
+            score, n = alignment(module, env, args.episodes, only=only)
             print(f"| {ck.name} ({mdir.name}) | {score:+.3f} | {n} |", flush=True)
     return 0
 
