@@ -39,12 +39,28 @@ def game_of(env):
     raise RuntimeError("no cooperative pong game found under the env")
 
 
+FAR_PX = 20  # steps where the ball is nearer the paddle's centre are not scored
+
+
+def ball_offset(game, agent: str) -> float:
+    """The ball's centre height minus the agent's paddle's, in px (> 0: the ball is below)."""
+    paddle = (game.p0 if agent.endswith("0") else game.p1).rects[0].centery
+    return float(game.ball._rect.centery - paddle)
+
+
+def alignment_of(probs: np.ndarray, offsets: np.ndarray):
+    """``(alignment, steps scored)`` of action probabilities (rows: stay, up,
+    down) against the ball offsets of the same steps."""
+    far = np.abs(offsets) > FAR_PX
+    return float(np.mean((probs[far, 2] - probs[far, 1]) * np.sign(offsets[far]))), int(far.sum())
+
+
 def alignment(module, env, episodes: int, seed: int = 0, only=None):
     """``only``: score just this agent (a module of its own, per_agent sharing)."""
     import torch
 
     rng = np.random.default_rng(seed)
-    scores = []
+    probs, offsets = [], []
     for ep in range(episodes):
         obs, _ = env.reset(seed=seed + ep)
         game = game_of(env)
@@ -54,15 +70,12 @@ def alignment(module, env, episodes: int, seed: int = 0, only=None):
             with torch.no_grad():
                 logits = module.forward_inference({"obs": batch})["action_dist_inputs"]
             p = torch.softmax(logits, -1).numpy()
-            ball = game.ball._rect.centery
             for i, a in enumerate(agents):
-                if only is not None and a != only:
-                    continue
-                paddle = (game.p0 if a.endswith("0") else game.p1).rects[0].centery
-                if abs(ball - paddle) > 20:
-                    scores.append((p[i, 2] - p[i, 1]) * np.sign(ball - paddle))
+                if only is None or a == only:
+                    probs.append(p[i])
+                    offsets.append(ball_offset(game, a))
             obs, *_ = env.step({a: int(rng.integers(3)) for a in agents})
-    return float(np.mean(scores)), len(scores)
+    return alignment_of(np.stack(probs), np.asarray(offsets))
 
 
 def main() -> int:

@@ -30,9 +30,10 @@ sys.path.insert(0, str(ROOT / "benchmarks" / "probes"))
 
 
 def tracker_action(game, agent: str) -> tuple[int, float]:
-    paddle = (game.p0 if agent.endswith("0") else game.p1).rects[0].centery
-    dy = game.ball._rect.centery - paddle
-    return (2 if dy > 6 else 1 if dy < -6 else 0), float(dy)
+    from pong_alignment import ball_offset
+
+    dy = ball_offset(game, agent)
+    return (2 if dy > 6 else 1 if dy < -6 else 0), dy
 
 
 def collect(env, steps: int, seed: int = 0):
@@ -73,6 +74,8 @@ def main() -> int:
 
     from rllib_marl.config import load_experiment, resolved_env_config
     from rllib_marl.envs.adapter import make_env
+    from pong_alignment import alignment_of
+
     from rllib_marl.policies.nets import ObsEncoder, mlp
 
     exp = load_experiment(Path(args.config))
@@ -89,18 +92,18 @@ def main() -> int:
     params = list(enc.parameters()) + list(head.parameters())
     opt = torch.optim.Adam(params, lr=args.lr)
     n_test = len(Y) // 5
-    Xt, It, Yt, Dt = (torch.as_tensor(a) for a in (X, I, Y, D))
+    Xt, It, Yt = (torch.as_tensor(a) for a in (X, I, Y))
     test = slice(0, n_test)  # held out; the rest is trained on
 
-    def logits(sl):
-        return head(torch.cat([enc(Xt[sl]), It[sl].float()], -1))
+    def logits(rows):  # a slice or an index tensor
+        return head(torch.cat([enc(Xt[rows]), It[rows].float()], -1))
 
     for epoch in range(args.epochs + 1):
         if epoch:
             perm = torch.randperm(len(Y) - n_test) + n_test
             for b in range(0, len(perm), 256):
                 idx = perm[b:b + 256]
-                loss = F.cross_entropy(head(torch.cat([enc(Xt[idx]), It[idx].float()], -1)), Yt[idx])
+                loss = F.cross_entropy(logits(idx), Yt[idx])
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
@@ -108,8 +111,7 @@ def main() -> int:
             lg = logits(test)
             p = torch.softmax(lg, -1)
             acc = (lg.argmax(-1) == Yt[test]).float().mean().item()
-            far = Dt[test].abs() > 20
-            align = ((p[:, 2] - p[:, 1]) * torch.sign(Dt[test]))[far].mean().item()
+            align, _ = alignment_of(p.numpy(), D[test])
         print(f"pass {epoch}: held-out accuracy {acc:.3f}, alignment {align:+.3f} "
               f"({time.time() - t0:.0f} s)", flush=True)
     return 0
