@@ -90,7 +90,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    from rllib_marl.train import pin_hash_seed
+    from rllib_marl.session import pin_hash_seed
 
     pin_hash_seed(sys.argv)
     sys.exit(main())

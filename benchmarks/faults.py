@@ -147,9 +147,10 @@ def replay_check(out: Path) -> str:
     from rllib_marl.algorithms.offpolicy.algorithm import _STEPS_OWED, REPLAY_BUFFER_STATE
     from rllib_marl.build import build_algo_config
     from rllib_marl.config import load_experiment
-    from rllib_marl.train import RUN_CONFIG, _latest_checkpoint, init_ray
+    from rllib_marl.rundir import RUN_CONFIG, latest_checkpoint
+    from rllib_marl.session import init_ray
 
-    ck = _latest_checkpoint(out)
+    ck = latest_checkpoint(out)
     with open(ck / "algorithm_state.pkl", "rb") as f:
         stored = dict(pickle.load(f)[REPLAY_BUFFER_STATE])
     stored.pop(_STEPS_OWED, None)
@@ -222,9 +223,9 @@ def case_kill_during_save(algorithm: str, work: Path, tries: int = 3) -> Dict[st
         if not caught:
             continue
         partial = sorted(p.name for p in ck.iterdir() if p.name.endswith(".partial"))
-        from rllib_marl.train import _latest_checkpoint
+        from rllib_marl.rundir import latest_checkpoint
 
-        latest = _latest_checkpoint(out)
+        latest = latest_checkpoint(out)
         what = [f"killed while writing {', '.join(partial)} (attempt {attempt}); resumes from {latest.name}"]
         if algorithm == "qmix":
             what.append(replay_check(out))

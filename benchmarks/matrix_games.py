@@ -56,7 +56,7 @@ def greedy_return(game: str, mixer: str, seed: int, protocol: str) -> float:
 
 
 def main() -> int:
-    from rllib_marl.train import pin_hash_seed
+    from rllib_marl.session import pin_hash_seed
 
     pin_hash_seed(sys.argv)  # trains in this process: same results run to run
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])

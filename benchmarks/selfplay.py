@@ -239,7 +239,7 @@ def main() -> int:
     p.add_argument("--child", default="", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
-        from rllib_marl.train import pin_hash_seed
+        from rllib_marl.session import pin_hash_seed
 
         pin_hash_seed(sys.argv)  # trains in this process: same results run to run
         variant, seed, csv_path = args.child.split(",", 2)

@@ -54,7 +54,7 @@ def message_log(plan) -> Dict[str, Any]:
     from rllib_marl.config import resolved_env_config
     from rllib_marl.envs.adapter import make_env
     from rllib_marl.envs.observations import COMM_LINKS
-    from rllib_marl.evaluate import eval_module_id
+    from rllib_marl.eval_plan import eval_module_id
 
     exp = plan.main.exp
     cfg = resolved_env_config(exp)

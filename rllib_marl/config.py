@@ -21,9 +21,11 @@ optional)::
 Hardware scale (env runners, learners, GPUs) comes from the command line or
 the cluster, never from the file (:class:`ScaleConfig`).
 
-Validation happens in two stages, both before Ray starts: ``parse`` checks
-keys, types and choices; ``validate`` builds the env once (no reset) and checks
-that the algorithm fits it.
+This module is the YAML layer's first half, and imports neither torch nor Ray:
+``parse_experiment`` checks keys, types, choices, bounds and the rules between
+blocks. ``rllib_marl.build`` does the rest before Ray starts: one env probe
+and a plain translation into the algorithm's own ``AlgorithmConfig`` (whose
+``validate()`` checks the algorithm against the env).
 """
 
 from __future__ import annotations
@@ -37,12 +39,12 @@ from typing import Any, Dict, List, Optional
 
 import yaml
 
-from rllib_marl.algorithms.registry import ALGORITHMS, CONTINUOUS, DISCRETE, AlgorithmSpec
+from rllib_marl.algorithms.registry import ALGORITHMS, AlgorithmSpec, algorithms_with
+from rllib_marl.algorithms.mappo.spec import CommConfig
 from rllib_marl.league.league import LeagueConfig
 from rllib_marl.policies.defaults import ACTOR_CRITIC, COMM_TYPES
-from rllib_marl.envs.registry import EnvError
-from rllib_marl.envs.spec import EnvConfig, agent_prefix
-from rllib_marl.schema import ConfigError, choices, parse, parse_value, set_path, to_plain
+from rllib_marl.envs.spec import EnvConfig
+from rllib_marl.schema import ConfigError, bounded, choices, parse, parse_value, set_path, to_plain
 
 SHARING = ("shared", "per_agent", "per_group")
 SAMPLERS = ("fast", "rllib")
@@ -77,40 +79,13 @@ class ModelConfig:
     hidden: List[int] = field(default_factory=lambda: list(ACTOR_CRITIC["hidden"]))
     activation: str = choices("tanh", "relu", "elu", default=ACTOR_CRITIC["activation"])
     use_gru: bool = ACTOR_CRITIC["use_gru"]
-    gru_hidden: int = ACTOR_CRITIC["gru_hidden"]
-    max_seq_len: int = ACTOR_CRITIC["max_seq_len"]
+    gru_hidden: int = bounded(ACTOR_CRITIC["gru_hidden"], ge=1)
+    max_seq_len: int = bounded(ACTOR_CRITIC["max_seq_len"], ge=1)
     critic_input: str = choices("auto", "state", "state+obs", "obs", default="auto")
     value_normalization: bool = ACTOR_CRITIC["value_normalization"]
     cnn: str = choices("auto", "none", default=ACTOR_CRITIC["cnn"])
     cnn_layers: List[List[int]] = field(default_factory=list)
     share_encoder: bool = ACTOR_CRITIC["share_encoder"]
-
-
-@dataclass
-class CommConfig:
-    """Learned communication between the agents of each team (``env.teams``):
-    differentiable messages trained end to end with the policy
-    (rllib_marl/policies/comm.py). Every team must be played by one module.
-
-    Attributes:
-        type: ``commnet`` (mean of the others' messages) or ``tarmac``
-            (targeted messages: signature-query attention over the senders).
-        rounds: exchanges per env step.
-        message_size: size of a message (TarMAC: of the value part).
-        dropout: probability that one message (one sender to one receiver) is
-            lost in an env step, during training.
-        eval_dropout: the same during evaluation episodes (``evaluate
-            --comm-dropout`` sets it after training).
-        log_stats: log message statistics in progress.csv (how many senders an
-            agent heard, the size of what it received, TarMAC's attention entropy).
-    """
-
-    type: str = choices(*COMM_TYPES, default="tarmac")
-    rounds: int = 2
-    message_size: int = 32
-    dropout: float = 0.0
-    eval_dropout: float = 0.0
-    log_stats: bool = True
 
 
 @dataclass
@@ -271,7 +246,10 @@ class ExperimentConfig:
         return ALGORITHMS[self.algorithm]
 
     def training_config(self):
-        return parse(self.spec.training_cls, self.training, "training")
+        """The typed training block (parsed once, in :func:`parse_experiment`)."""
+        if isinstance(self.training, dict):
+            return parse(self.spec.training_cls, self.training, "training")
+        return self.training
 
     def to_plain(self) -> Dict[str, Any]:
         return to_plain(self)
@@ -347,7 +325,7 @@ def parse_experiment(raw: Dict[str, Any], overrides: List[str] = ()) -> Experime
     if defaults and isinstance(raw.get("model", {}), dict):
         raw["model"] = {**defaults, **raw.get("model", {})}
     exp = parse(ExperimentConfig, raw)
-    exp.training_config()  # type-check the training block against the algorithm
+    exp.training = exp.training_config()  # typed against the algorithm, once
     _check_numbers(exp)
     if exp.tune is not None:
         _check_search_space(exp)
@@ -359,22 +337,13 @@ def _check_numbers(exp: ExperimentConfig) -> None:
         raise ConfigError("evaluation.interval", "must be >= 0 (0 = no evaluation)")
     if exp.evaluation.episodes < 1:
         raise ConfigError("evaluation.episodes", "must be >= 1")
-    tr = exp.training_config()
-    for name in ("train_batch_size", "minibatch_size", "num_epochs"):
-        if hasattr(tr, name) and getattr(tr, name) < 1:
-            raise ConfigError(f"training.{name}", "must be >= 1")
-    if hasattr(tr, "minibatch_size") and tr.minibatch_size > tr.train_batch_size:
-        # RLlib's PPO refuses this too, but only after Ray has started.
-        raise ConfigError(
-            "training.minibatch_size",
-            f"{tr.minibatch_size} is larger than training.train_batch_size ({tr.train_batch_size})",
-        )
-    if hasattr(tr, "lr") and tr.lr <= 0:
-        raise ConfigError("training.lr", "must be > 0")
-    if getattr(tr, "lr_end", None) is not None and (tr.lr_end <= 0 or tr.lr_decay_env_steps < 1):
-        raise ConfigError("training.lr_end", "must be > 0, with training.lr_decay_env_steps >= 1")
     if not exp.model.hidden or any(h < 1 for h in exp.model.hidden):
         raise ConfigError("model.hidden", "must be a non-empty list of positive sizes")
+    for i, layer in enumerate(exp.model.cnn_layers):
+        if len(layer) != 3 or min(layer) < 1:
+            raise ConfigError(f"model.cnn_layers[{i}]", f"expected [channels, kernel, stride], each >= 1, got {layer}")
+    if exp.model.share_encoder:
+        _check_shared_encoder(exp)
     for name in ("env_steps", "iterations"):
         v = getattr(exp.stop, name)
         if v is not None and v < 1:
@@ -411,7 +380,7 @@ def _check_numbers(exp: ExperimentConfig) -> None:
             raise ConfigError(f"league.{key}", problem)
         if not exp.spec.league:
             raise ConfigError("league", f"{exp.algorithm} cannot train in a league yet; algorithms "
-                                        f"that can: {_algorithms_with('league')}")
+                                        f"that can: {algorithms_with('league')}")
         if exp.tune is not None:
             raise ConfigError("league", "a league run cannot be a Tune search yet (its state lives "
                                         "beside the train CLI's checkpoints); drop the tune block or the league")
@@ -420,24 +389,10 @@ def _check_numbers(exp: ExperimentConfig) -> None:
                                  "iterations or time)")
 
 
-def _algorithms_with(capability: str) -> str:
-    """The algorithms whose spec has ``capability`` (an ``AlgorithmSpec`` flag), for error messages."""
-    return ", ".join(a.name for a in ALGORITHMS.values() if getattr(a, capability))
-
-
 def _check_comm(exp: ExperimentConfig) -> None:
-    c = exp.comm
     if not exp.spec.comm:
         raise ConfigError("comm", f"{exp.algorithm} does not support learned communication yet; algorithms "
-                                  f"that do: {_algorithms_with('comm')}")
-    if exp.league is not None:
-        raise ConfigError("comm", "a league run cannot use communication yet (its players change seats "
-                                  "every episode); drop the comm block or the league")
-    if c.rounds < 1 or c.message_size < 1:
-        raise ConfigError("comm", f"rounds and message_size must be >= 1, got {c.rounds} and {c.message_size}")
-    for key in ("dropout", "eval_dropout"):
-        if not 0.0 <= getattr(c, key) <= 1.0:
-            raise ConfigError(f"comm.{key}", f"{getattr(c, key)} is outside [0, 1] (a message's loss probability)")
+                                  f"that do: {algorithms_with('comm')}")
 
 
 def _refuse_team_return(exp: ExperimentConfig, why: str) -> None:
@@ -477,133 +432,10 @@ def _check_search_space(exp: ExperimentConfig) -> None:
             exp.spec.check_search_space(exp, key, f"{path}.{kind}", vals)
 
 
-def _space_kind(space) -> Optional[str]:
-    from gymnasium import spaces
-
-    if isinstance(space, spaces.Discrete):
-        return DISCRETE
-    if isinstance(space, spaces.Box):
-        return CONTINUOUS
-    return None
-
-
-def inspect_env(exp: ExperimentConfig):
-    """Builds the env once (no reset) and returns it; env problems → ConfigError."""
-    from rllib_marl.envs.adapter import make_env
-
-    try:
-        return make_env(resolved_env_config(exp))
-    except EnvError as e:
-        msg = str(e)
-        path, _, rest = msg.partition(": ")
-        if path.startswith("env"):
-            raise ConfigError(path, rest) from None
-        raise ConfigError("env", msg) from None
-
-
-BLANK_FRAME_STEPS = 10
-
-
-def _refuse_blank_frames(env, exp: ExperimentConfig) -> None:
-    """Frames that stay blank over a few random steps are refused: some PettingZoo
-    envs draw their observation only when they render (pettingzoo 1.27's
-    cooperative_pong_v6 gives all-black frames with render_mode None)."""
-    import numpy as np
-
-    from rllib_marl.envs.adapter import OBS
-
-    obs, _ = env.reset(seed=0)
-    seen = [np.asarray(o[OBS]) for o in obs.values()]
-    rng = np.random.default_rng(0)
-    for _ in range(BLANK_FRAME_STEPS):
-        if not obs:
-            break
-        acts = {a: env.action_spaces[a].sample() for a in obs}
-        obs, _, terms, truncs, _ = env.step(acts)
-        seen += [np.asarray(o[OBS]) for o in obs.values()]
-        if terms.get("__all__") or truncs.get("__all__"):
-            obs, _ = env.reset(seed=int(rng.integers(1 << 30)))
-    if seen and all(x.min() == x.max() == seen[0].min() for x in seen):
-        hint = ("" if "render_mode" in exp.env.kwargs else
-                "; some envs draw their frames only when rendering (pettingzoo's cooperative_pong_v6 does): "
-                "set env.kwargs.render_mode: rgb_array")
-        raise ConfigError("env", f"{exp.env.name}'s image observations are blank (every pixel "
-                                 f"{int(seen[0].min())}) over {BLANK_FRAME_STEPS} random steps{hint}")
-
-
-def _first_steps(env, exp: ExperimentConfig, images: bool) -> None:
-    """A reset and a random step (frames: a few, checked for blank or undrawn
-    frames) before Ray starts: an env or wrapper that cannot step is named here,
-    not in an env runner's traceback."""
-    import numpy as np
-
-    from rllib_marl.envs.observations import random_action
-
-    try:
-        if images:
-            _refuse_blank_frames(env, exp)
-            _refuse_undrawn_frames(env, exp)
-        else:
-            obs, _ = env.reset(seed=0)
-            if obs:
-                rng = np.random.default_rng(0)
-                env.step({a: random_action(env.action_spaces[a], o, rng) for a, o in obs.items()})
-    except ConfigError:
-        raise
-    except Exception as e:
-        wrappers = ", ".join(w.name for w in exp.env.wrappers) or "none"
-        raise ConfigError("env", f"{exp.env.name} failed in its first reset or random steps ({type(e).__name__}: "
-                                 f"{e}); SuperSuit wrappers: {wrappers}") from None
-
-
-def _refuse_undrawn_frames(env, exp: ExperimentConfig) -> None:
-    """Frames that miss what the env draws when it renders are refused: some
-    PettingZoo envs skip drawing with render_mode None, and their observations
-    then lack part of the scene (pettingzoo 1.27's pistonball_v6 shows the
-    pistons but not the ball). The env is built a second time with
-    render_mode rgb_array and both are stepped with the same seed and actions;
-    any difference in the observations means the frames depend on rendering."""
-    import numpy as np
-
-    from rllib_marl.envs.adapter import OBS, make_env
-
-    if "render_mode" in exp.env.kwargs:
-        return  # the user chose
-    try:
-        drawn = make_env(resolved_env_config(exp), render_mode="rgb_array")
-    except Exception:
-        return  # the env takes no render mode: its frames cannot depend on one
-    try:
-        obs_a, _ = env.reset(seed=0)
-        obs_b, _ = drawn.reset(seed=0)
-        for step in range(BLANK_FRAME_STEPS + 1):
-            for a in obs_a:
-                if a not in obs_b:
-                    continue
-                x, y = np.asarray(obs_a[a][OBS]), np.asarray(obs_b[a][OBS])
-                if x.shape == y.shape and not np.array_equal(x, y):
-                    share = float(np.mean(x != y))
-                    raise ConfigError(
-                        "env", f"{exp.env.name}'s image observations change with render_mode: at step {step}, "
-                               f"{share:.1%} of {a}'s pixels differ between render_mode None and rgb_array (the env "
-                               "draws part of its scene only when rendering); set env.kwargs.render_mode: rgb_array")
-            if not obs_a or step == BLANK_FRAME_STEPS:
-                break
-            acts = {a: env.action_spaces[a].sample() for a in obs_a}
-            obs_a, _, terms, truncs, _ = env.step(acts)
-            obs_b, *_ = drawn.step(acts)
-            if terms.get("__all__") or truncs.get("__all__"):
-                break
-    finally:
-        close = getattr(drawn, "close", None)
-        if close is not None:
-            close()
-
-
 def _check_shared_encoder(exp: ExperimentConfig) -> None:
     spec = exp.spec
     if not spec.shared_encoder:
-        others = _algorithms_with("shared_encoder")
+        others = algorithms_with("shared_encoder")
         raise ConfigError("model.share_encoder", f"{spec.name}'s modules have no actor and critic to share an "
                                                  f"observation encoder; {others} do")
     critic = exp.model.critic_input if exp.model.critic_input != "auto" else spec.critic_input
@@ -625,129 +457,6 @@ def resolved_env_config(exp: ExperimentConfig) -> EnvConfig:
         if critic in ("auto", "obs"):
             cfg.global_state = "none"
     return cfg
-
-
-def validate(exp: ExperimentConfig):
-    """Stage 2: the algorithm fits the env. Returns (env, module mapping).
-
-    The module mapping is ``{agent_id: module_id}`` per ``multi_agent.sharing``.
-    """
-    spec = exp.spec
-    critic = exp.model.critic_input
-    if spec.needs_state(exp.training_config()) and exp.env.global_state == "none":
-        raise ConfigError("env.global_state", spec.state_hint or f"{spec.name} needs a global state")
-    if critic in ("state", "state+obs") and exp.env.global_state == "none":
-        raise ConfigError("model.critic_input", f"{critic!r} needs env.global_state other than none")
-    env = inspect_env(exp)
-    for aid in env.possible_agents:
-        space = env.action_spaces[aid]
-        kind = _space_kind(space)
-        if kind not in spec.action_spaces:
-            others = [a.name for a in ALGORITHMS.values() if kind in a.action_spaces]
-            instead = f"; algorithms that do: {', '.join(others)}" if others else ""
-            raise ConfigError(
-                "algorithm",
-                f"{spec.name} does not support agent {aid}'s action space {space}; it supports "
-                f"{' and '.join(spec.action_spaces)} actions{instead}",
-            )
-    if spec.simultaneous_moves_only and env.api == "aec":
-        others = [a.name for a in ALGORITHMS.values() if not a.simultaneous_moves_only]
-        instead = spec.aec_hint or f"use the env's parallel_env version if it has one, or {' / '.join(others)}"
-        raise ConfigError(
-            "env.api",
-            f"{spec.name} needs simultaneous moves (all agents act every step, aligned for "
-            f"its joint update); {exp.env.name} is turn-based (AEC): {instead}",
-        )
-    if exp.model.max_seq_len < 1:
-        raise ConfigError("model.max_seq_len", "must be >= 1")
-    if exp.model.share_encoder:
-        _check_shared_encoder(exp)
-    for i, layer in enumerate(exp.model.cnn_layers):
-        if len(layer) != 3 or min(layer) < 1:
-            raise ConfigError(f"model.cnn_layers[{i}]", f"expected [channels, kernel, stride], each >= 1, got {layer}")
-    from rllib_marl.envs.observations import OBS, is_image
-
-    images = [a for a in env.possible_agents if is_image(env.observation_spaces[a][OBS])]
-    _first_steps(env, exp, bool(images))
-    if images and not spec.image_observations:
-        others = _algorithms_with("image_observations")
-        shape = "x".join(map(str, env.observation_spaces[images[0]][OBS].shape))
-        raise ConfigError("algorithm", f"{spec.name} does not support image observations yet ({images[0]} sees "
-                                       f"uint8 frames {shape}); {others} encode frames with a CNN")
-    if exp.expected.team_returns:
-        teams = sorted({agent_prefix(a) for a in env.possible_agents})
-        for t in exp.expected.team_returns:
-            if t not in teams:
-                raise ConfigError(f"expected.team_returns.{t}", f"no such team; {exp.env.name}'s teams "
-                                                                f"(by agent-name prefix) are {', '.join(teams)}")
-    if exp.league is not None:
-        return env, league_mapping(env, exp)
-    mapping = module_mapping(env, exp.multi_agent.sharing)
-    if exp.comm is not None:
-        _check_comm_teams(env, exp, mapping)
-    if spec.check is not None:
-        spec.check(exp, env, mapping)
-    return env, mapping
-
-
-def _check_comm_teams(env, exp: ExperimentConfig, mapping: Dict[str, str]) -> None:
-    """Each team that exchanges messages is played by one module (its members
-    share the message encoder). The teams are the env's own (``comm_teams``)."""
-    for members in env.comm_teams:
-        team = "all agents" if exp.env.teams == "one" else agent_prefix(members[0])
-        modules = sorted({mapping[a] for a in members})
-        if len(modules) > 1:
-            raise ConfigError("multi_agent.sharing", (
-                f"comm: the agents of a team share one module (one message encoder), but {team} "
-                f"({', '.join(members)}) map to {len(modules)} modules ({', '.join(modules)}); use sharing: "
-                "shared, pad differing spaces with the pad_observations_v0 / pad_action_space_v0 wrappers, "
-                "add env.agent_id: true to tell the agents apart, or env.teams: by_prefix for one team per "
-                "agent-name prefix"))
-
-
-def league_mapping(env, exp: ExperimentConfig) -> Dict[str, str]:
-    """League runs: checks the game is two-sided and symmetric; returns the seats
-    as ``{agent: "seat_<k>"}`` (which module plays a seat is decided per episode)."""
-    from rllib_marl.league.mapping import seats_of
-
-    try:
-        seats = seats_of(env.possible_agents, exp.env.teams)
-    except ValueError as e:
-        raise ConfigError("league", str(e)) from None
-    kinds = {(repr(env.observation_spaces[a]), repr(env.action_spaces[a])) for a in env.possible_agents}
-    if len(kinds) > 1:
-        raise ConfigError("league", f"a league needs a symmetric game (every seat with the same observation "
-                                    f"and action spaces, so any player can take any seat); {exp.env.name} "
-                                    f"has {len(kinds)} kinds of agents")
-    return {a: f"seat_{k}" for a, k in seats.items()}
-
-
-def module_mapping(env, sharing: str) -> Dict[str, str]:
-    agents = env.possible_agents
-    if sharing == "per_agent":
-        return {a: a for a in agents}
-
-    def sig(a):
-        return (repr(env.observation_spaces[a]), repr(env.action_spaces[a]))
-
-    groups: Dict[tuple, List[str]] = {}
-    for a in agents:
-        groups.setdefault(sig(a), []).append(a)
-    if sharing == "shared":
-        if len(groups) > 1:
-            raise ConfigError(
-                "multi_agent.sharing",
-                "shared needs every agent to have the same observation and action spaces; "
-                f"{env.cfg.name} has {len(groups)} kinds of agents: use per_group or per_agent, "
-                "or pad spaces with the pad_observations_v0 / pad_action_space_v0 wrappers",
-            )
-        return {a: "shared" for a in agents}
-    mapping = {}
-    for members in groups.values():
-        name = "+".join(sorted({agent_prefix(a) for a in members}))
-        for a in members:
-            mapping[a] = name
-    return mapping
 
 
 def load_experiment(path, overrides: List[str] = ()) -> ExperimentConfig:

@@ -144,10 +144,10 @@ def export_module(module, config, path_stem: Path) -> Dict[str, Any]:
 
 
 def export_team(plan, out_dir: Path) -> Path:
-    """Exports every module on ``plan.seats`` (an :class:`rllib_marl.evaluate.EvalPlan`)
+    """Exports every module on ``plan.seats`` (an :class:`rllib_marl.eval_plan.EvalPlan`)
     to ``out_dir``; returns the path of ``layout.json``."""
     from rllib_marl.config import resolved_env_config
-    from rllib_marl.evaluate import eval_config, eval_module_id
+    from rllib_marl.eval_plan import eval_config, eval_module_id
 
     out_dir.mkdir(parents=True, exist_ok=True)
     config = eval_config(plan, 0, 1)

@@ -103,17 +103,16 @@ def available_bytes() -> Optional[int]:
     return int(psutil.virtual_memory().available)
 
 
-def estimate(exp, env, available: Optional[int] = None) -> MemoryEstimate:
-    """The estimate for an experiment and its (adapter) env; see module docstring."""
+def estimate(config, env, available: Optional[int] = None) -> MemoryEstimate:
+    """The estimate for an algorithm's config and its (adapter) env; see module docstring."""
     per_step = sum(_space_bytes(env.observation_spaces[a]) + _space_bytes(env.action_spaces[a]) + PER_STEP_EXTRA
                    for a in env.possible_agents)
-    tr = exp.training_config()
-    capacity = int(getattr(tr, "replay_capacity", 0) or 0)
-    batch = int(getattr(tr, "train_batch_size", 0) or 0)
+    capacity = int(getattr(config, "replay_capacity", 0) or 0)
+    batch = int(getattr(config, "train_batch_size", 0) or 0)
     if capacity:
         # Off-policy batches are in transitions (or windows of them); a window of
         # max_seq_len env steps per row is the most a batch can hold.
-        window = max(1, int(getattr(exp.model, "max_seq_len", 1) or 1))
+        window = max(1, int(config.acting_model_config().get("max_seq_len", 1) or 1))
         batch_steps = batch * window
         batch_bytes = batch_steps * per_step * 2
         replay_bytes = capacity * per_step * REPLAY_COPIES
@@ -122,18 +121,17 @@ def estimate(exp, env, available: Optional[int] = None) -> MemoryEstimate:
         batch_bytes = batch * per_step * ON_POLICY_COPIES
         replay_bytes = 0
     return MemoryEstimate(per_step, batch_steps, batch_bytes, capacity, replay_bytes, available,
-                          0 if capacity else batch * critic_pass_bytes_per_env_step(exp, env))
+                          0 if capacity else batch * critic_pass_bytes_per_env_step(config, env))
 
 
-def critic_pass_bytes_per_env_step(exp, env) -> int:
+def critic_pass_bytes_per_env_step(config, env) -> int:
     """On-policy learners compute every row's value in one pass over the whole
     train batch; for frames, the critic's CNN activations dominate (float32)."""
-    from rllib_marl.build import model_config
     from rllib_marl.envs.observations import OBS, STATE, is_image
     from rllib_marl.policies.defaults import cnn_spec, encoder_floats
 
-    mc = model_config(exp)  # the modules' own settings (critic_input resolved)
-    crit, cnn = mc["critic_input"], cnn_spec(mc)
+    mc = config.acting_model_config()  # the modules' own settings (critic_input resolved)
+    crit, cnn = mc.get("critic_input", "obs"), cnn_spec(mc)
     reads = ([STATE] if crit in ("state", "state+obs") else []) + ([OBS] if crit in ("state+obs", "obs") else [])
     floats = 0
     for a in env.possible_agents:

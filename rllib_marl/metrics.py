@@ -74,6 +74,8 @@ class MarlMetricsCallback(RLlibCallback):
 
     @staticmethod
     def _convention(config) -> str:
+        if getattr(config, "env_layout", None) is not None:  # an rllib_marl config read its env
+            return config.team_reward
         env_config = getattr(config, "env_config", None) or {}
         conv = env_config.get("team_return", "sum")
         return conv if conv in ("sum", "mean") else "sum"

@@ -248,3 +248,18 @@ def plot_curve(rows: List[Dict[str, Any]], path: Path, title: str, convention: s
 
 def write_json(path: Path, data: Dict[str, Any]) -> None:
     path.write_text(json.dumps(data, indent=2, default=float))
+
+
+def env_version(name: str) -> str:
+    """``"mpe2 1.1.1"`` for an env import path; our games report rllib_marl's version."""
+    from importlib import metadata
+
+    import rllib_marl
+
+    pkg = name.split(":")[0].split(".")[0]
+    if "." not in name and ":" not in name:
+        return f"rllib_marl {rllib_marl.__version__}"
+    try:
+        return f"{pkg} {metadata.version(pkg)}"
+    except metadata.PackageNotFoundError:
+        return f"{pkg} (version unknown)"

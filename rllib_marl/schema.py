@@ -1,8 +1,13 @@
-"""Strict parsing of nested dataclasses from YAML data.
+"""Strict parsing of nested dataclasses from YAML data, and the checks on single values.
 
 ``parse(cls, data, path)`` turns plain dicts/lists into dataclass instances and
 raises :class:`ConfigError` naming the key path and what is allowed on the
-first unknown key, wrong type or value outside a field's ``choices``.
+first unknown key, wrong type or value outside a field's ``choices`` or bounds.
+
+A field's allowed values are declared once, as metadata (:func:`choices`,
+:func:`bounded`); :func:`check_fields` holds any object with those attributes
+(e.g. an ``AlgorithmConfig``) against the same declarations, so a value is
+checked the same way from YAML and from Python.
 """
 
 from __future__ import annotations
@@ -26,6 +31,48 @@ def choices(*values, default=dataclasses.MISSING, **kw):
     if default is dataclasses.MISSING:
         return dataclasses.field(metadata={"choices": values}, **kw)
     return dataclasses.field(default=default, metadata={"choices": values}, **kw)
+
+
+def bounded(default, *, ge=None, gt=None, le=None, lt=None, **kw):
+    """A numeric dataclass field with bounds (``ge``: >=, ``gt``: >, ``le``: <=, ``lt``: <);
+    None stays allowed for an Optional field."""
+    return dataclasses.field(default=default, metadata={"bounds": (ge, gt, le, lt)}, **kw)
+
+
+def _bounds_text(ge, gt, le, lt) -> str:
+    lo = f"[{ge}" if ge is not None else f"({gt}" if gt is not None else None
+    hi = f"{le}]" if le is not None else f"{lt})" if lt is not None else None
+    if lo and hi:
+        return f"must be in {lo}, {hi}"
+    if lo:
+        return f"must be >= {ge}" if ge is not None else f"must be > {gt}"
+    return f"must be <= {le}" if le is not None else f"must be < {lt}"
+
+
+def field_problem(f: dataclasses.Field, value) -> str | None:
+    """What is wrong with ``value`` for field ``f`` by its declared choices or
+    bounds, or None."""
+    allowed = f.metadata.get("choices")
+    if allowed is not None and value not in allowed:
+        return f"unknown value {value!r}; allowed: {', '.join(map(str, allowed))}"
+    bounds = f.metadata.get("bounds")
+    if bounds is not None and value is not None:
+        ge, gt, le, lt = bounds
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"expected a number, got {value!r}"
+        if ((ge is not None and not value >= ge) or (gt is not None and not value > gt)
+                or (le is not None and not value <= le) or (lt is not None and not value < lt)):
+            return f"{_bounds_text(ge, gt, le, lt)}, got {value!r}"
+    return None
+
+
+def check_fields(obj, cls, path: str) -> None:
+    """Holds ``obj``'s attributes named like ``cls``'s fields against their
+    declared choices and bounds; raises :class:`ConfigError` at ``path.<field>``."""
+    for f in dataclasses.fields(cls):
+        problem = field_problem(f, getattr(obj, f.name))
+        if problem:
+            raise ConfigError(_join(path, f.name), problem)
 
 
 def _type_name(t) -> str:
@@ -134,11 +181,9 @@ def parse(cls, data, path: str = ""):
                 raise ConfigError(p, "missing required key")
             continue
         v = parse_value(hints[name], data[name], p)
-        allowed = f.metadata.get("choices")
-        if allowed is not None and v not in allowed:
-            raise ConfigError(
-                p, f"unknown value {v!r}; allowed: {', '.join(map(str, allowed))}"
-            )
+        problem = field_problem(f, v)
+        if problem:
+            raise ConfigError(p, problem)
         kwargs[name] = v
     return cls(**kwargs)
 

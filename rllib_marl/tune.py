@@ -79,14 +79,16 @@ def build_param_space(exp: ExperimentConfig, config):
     return param_space, paths
 
 
-def build_tuner(exp: ExperimentConfig, scale, out: Path):
-    """(Tuner, {search key: its path in each trial's config})."""
+def build_tuner(exp: ExperimentConfig, scale, out: Path, config=None):
+    """(Tuner, {search key: its path in each trial's config}); ``config``: the
+    experiment's AlgorithmConfig when already built."""
     from ray import tune
 
     from rllib_marl.build import build_algo_config
 
     tc = exp.tune
-    config, _ = build_algo_config(exp, scale)
+    if config is None:
+        config, _ = build_algo_config(exp, scale)
     algo_cls = config.algo_class
     param_space, paths = build_param_space(exp, config)
 
@@ -136,7 +138,8 @@ def build_tuner(exp: ExperimentConfig, scale, out: Path):
 
 
 def run_tune(plan, num_cpus=None) -> int:
-    from rllib_marl.train import RUN_CONFIG, init_ray
+    from rllib_marl.rundir import RUN_CONFIG
+    from rllib_marl.session import init_ray
 
     exp, out = plan.exp, plan.out
     out.mkdir(parents=True, exist_ok=True)
@@ -145,7 +148,7 @@ def run_tune(plan, num_cpus=None) -> int:
     # choice below); keep the classic one unless the user chose otherwise.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     init_ray(num_cpus, plan.address)
-    tuner, paths = build_tuner(exp, plan.scale, out)
+    tuner, paths = build_tuner(exp, plan.scale, out, config=plan.config)
     grid = tuner.fit()
     tc = exp.tune
     keys = list(tc.search_space)

@@ -523,7 +523,8 @@ def test_auto_global_state_never_picks_a_frame_far_larger_than_the_observations(
 
 
 def test_memory_estimate_refuses_what_cannot_fit():
-    from rllib_marl.config import parse_experiment, validate
+    from rllib_marl.config import parse_experiment
+    from rllib_marl.build import prepare
     from rllib_marl.memory import estimate
 
     wrappers = [{"name": "color_reduction_v0"}, {"name": "resize_v1", "kwargs": {"x_size": 42, "y_size": 42}},
@@ -532,8 +533,9 @@ def test_memory_estimate_refuses_what_cannot_fit():
                                           "global_state": "env", "kwargs": {"render_mode": "rgb_array"}},
            "training": {"train_batch_size": 10000}, "stop": {"iterations": 1}}
     exp = parse_experiment(raw)
-    env, _ = validate(exp)
-    est = estimate(exp, env, available=24 * 2**30)
+    p = prepare(exp)
+    env = p.env
+    est = estimate(p.config, env, available=24 * 2**30)
     # Two agents, each: the 280x480x3 frame as state (403,200 bytes: frames stay
     # uint8) + the 42x42x4 uint8 observation; not 4 bytes a value.
     assert 2 * (403_200 + 7_056) < est.bytes_per_env_step < 2 * (403_200 + 7_056) * 4
@@ -541,16 +543,17 @@ def test_memory_estimate_refuses_what_cannot_fit():
     assert msg and "GB available" in msg and "train batch (now 10,000 env steps)" in msg
     raw["env"]["global_state"] = "auto"  # the wrapped observations' concatenation instead
     exp = parse_experiment(raw)
-    env, _ = validate(exp)
-    small = estimate(exp, env, available=24 * 2**30)
+    p = prepare(exp)
+    env = p.env
+    small = estimate(p.config, env, available=24 * 2**30)
     assert small.problem() is None and small.total < est.total / 10
     assert "of 24.00 GB available" in small.line()
     # Off-policy: the replay buffer is what is too big, and is named.
     raw = {"algorithm": "qmix", "env": {"name": "mpe2.simple_spread_v3"},
            "training": {"replay_capacity": 50_000_000}, "stop": {"iterations": 1}}
     exp = parse_experiment(raw)
-    env, _ = validate(exp)
-    assert "training.replay_capacity (now 50,000,000 env steps)" in estimate(exp, env, 8 * 2**30).problem()
+    p = prepare(exp)
+    assert "training.replay_capacity (now 50,000,000 env steps)" in estimate(p.config, p.env, 8 * 2**30).problem()
 
 
 def test_frame_skip_runs_on_an_env_without_np_random():

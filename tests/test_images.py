@@ -113,7 +113,7 @@ def test_frames_reach_the_first_layer_as_uint8(ray_local, algorithm):
 
 
 def test_maddpg_refuses_frames_before_ray_starts():
-    from rllib_marl.config import validate
+    from rllib_marl.build import validate
 
     exp = _exp("maddpg")
     with pytest.raises(ConfigError, match=r"maddpg does not support image observations yet .*uint8 frames 12x12"):
@@ -121,12 +121,13 @@ def test_maddpg_refuses_frames_before_ray_starts():
 
 
 def test_memory_estimate_counts_a_frame_as_bytes():
-    from rllib_marl.config import validate
+    from rllib_marl.build import prepare
     from rllib_marl.memory import estimate
 
     exp = _exp("mappo", env={"name": "quadrant", "kwargs": {"size": 64}})
-    env, _ = validate(exp)
-    est = estimate(exp, env)
+    p = prepare(exp)
+    env = p.env
+    est = estimate(p.config, env)
     # Two agents, each a 64x64 frame and the 64x64x2 state, one byte per pixel.
     assert est.bytes_per_env_step >= 2 * (64 * 64 + 64 * 64 * 2)
     assert est.bytes_per_env_step < 2 * 4 * (64 * 64 + 64 * 64 * 2)
@@ -153,7 +154,8 @@ def test_mappo_learns_from_pixels(tmp_path, seed):
 
 def test_blank_frames_are_refused_with_the_fix():
     """pettingzoo 1.27's cooperative pong draws its frames only when rendering."""
-    from rllib_marl.config import parse_experiment, validate
+    from rllib_marl.config import parse_experiment
+    from rllib_marl.build import validate
 
     wrappers = [{"name": "color_reduction_v0", "kwargs": {"mode": "B"}},
                 {"name": "resize_v1", "kwargs": {"x_size": 42, "y_size": 42}}]
@@ -169,7 +171,8 @@ def test_frames_missing_what_rendering_draws_are_refused_with_the_fix():
     """pettingzoo 1.27's pistonball draws its ball only when rendering: with
     render_mode None the pistons' frames show the pistons and never the ball,
     which is not blank, so the blank-frame check alone let it through."""
-    from rllib_marl.config import parse_experiment, validate
+    from rllib_marl.config import parse_experiment
+    from rllib_marl.build import validate
 
     wrappers = [{"name": "color_reduction_v0", "kwargs": {"mode": "full"}},
                 {"name": "resize_v1", "kwargs": {"x_size": 16, "y_size": 16}}]
@@ -209,12 +212,12 @@ def test_share_encoder_gives_the_critic_the_actors_cnn():
     alone.compute_values(b).sum().backward()
     assert alone.obs_encoder.cnn[0].weight.grad is None
 
-    from rllib_marl.config import parse_experiment, validate
+    from rllib_marl.config import parse_experiment
+    from rllib_marl.build import validate
 
-    def refused(algorithm, match, **blocks):
-        exp = parse_experiment({"algorithm": algorithm, "env": QUAD, "stop": {"iterations": 1}, **blocks})
+    def refused(algorithm, match, **blocks):  # at parse time: no env is needed to see it
         with pytest.raises(ConfigError, match=match):
-            validate(exp)
+            parse_experiment({"algorithm": algorithm, "env": QUAD, "stop": {"iterations": 1}, **blocks})
 
     refused("mappo", r"model.share_encoder: the critic reads only the global state.*critic_input: obs",
             model={"share_encoder": True})

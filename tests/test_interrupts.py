@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rllib_marl import train
+from rllib_marl import session, train
+from rllib_marl.rundir import latest_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -88,18 +89,18 @@ def test_half_written_checkpoints_are_never_resumed_from(tmp_path):
     unfinished = ck / "iter_000005"  # no iteration.txt: not complete
     unfinished.mkdir()
     (unfinished / "algorithm_state.pkl").write_bytes(b"x")
-    assert train._latest_checkpoint(tmp_path) == good
+    assert latest_checkpoint(tmp_path) == good
     final = ck / "final"
     final.mkdir()
     (final / "algorithm_state.pkl").write_bytes(b"x")
     (final / "iteration.txt").write_text("4")
-    assert train._latest_checkpoint(tmp_path) == final  # same iteration: final wins
+    assert latest_checkpoint(tmp_path) == final  # same iteration: final wins
 
 
 def test_library_warnings_go_to_the_run_log(tmp_path):
     import logging
 
-    names = (*train._LIBRARY_LOGGERS, "py.warnings")
+    names = (*session._LIBRARY_LOGGERS, "py.warnings")
     saved = {n: (list(logging.getLogger(n).handlers), logging.getLogger(n).propagate) for n in names}
     try:
         _check_routing(tmp_path)

@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from rllib_marl import train
-from rllib_marl.config import load_experiment, parse_experiment, validate
+from rllib_marl.config import load_experiment, parse_experiment
+from rllib_marl.build import validate
 from rllib_marl.schema import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent

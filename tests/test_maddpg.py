@@ -15,7 +15,8 @@ from rllib_marl import train
 from rllib_marl.algorithms.offpolicy import replay as R
 from rllib_marl.algorithms.offpolicy.replay import JointReplayBuffer
 from rllib_marl.build import build_algo_config
-from rllib_marl.config import ScaleConfig, parse_experiment, validate
+from rllib_marl.config import ScaleConfig, parse_experiment
+from rllib_marl.build import validate
 from rllib_marl.policies.maddpg import CRITIC_IN, Q1, CriticModule, DeterministicActorModule, gumbel_softmax
 from rllib_marl.schema import ConfigError
 
@@ -109,7 +110,7 @@ def test_target_networks_move_by_exactly_tau_and_matd3_delays_actor_and_targets(
     algo, learner = _learner_after_one_iteration(exp)
     try:
         for step in range(2):
-            actor_step = learner._num_updates % learner.config.policy_delay == 0
+            actor_step = learner._num_updates % learner.config.resolved_policy_delay == 0
             before = _snapshot(learner)
             algo.learner_group.update(batch=algo.sample_train_batch(32))
             after = _snapshot(learner)
@@ -121,7 +122,7 @@ def test_target_networks_move_by_exactly_tau_and_matd3_delays_actor_and_targets(
                 for o, t_new, t_old in zip(online_a, target_a, target_b):
                     expect = tau * o + (1 - tau) * t_old if actor_step else t_old
                     torch.testing.assert_close(t_new, expect, rtol=1e-5, atol=1e-6)
-        assert learner.config.policy_delay == (2 if variant == "matd3" else 1)
+        assert learner.config.resolved_policy_delay == (2 if variant == "matd3" else 1)
     finally:
         algo.stop()
 

@@ -207,7 +207,7 @@ def test_epsilon_greedy_never_takes_a_masked_action():
     ({**SPREAD, "global_state": "none"}, {}, "env.global_state", "training.mixer: vdn or none"),
 ])
 def test_qmix_refuses_what_it_cannot_do(env, training, path, fragment):
-    from rllib_marl.config import validate
+    from rllib_marl.build import validate
 
     with pytest.raises(ConfigError) as e:
         validate(qmix_exp(env, **training))
@@ -215,7 +215,7 @@ def test_qmix_refuses_what_it_cannot_do(env, training, path, fragment):
 
 
 def test_vdn_and_iql_need_no_global_state():
-    from rllib_marl.config import validate
+    from rllib_marl.build import validate
 
     for mixer in ("vdn", "none"):
         validate(qmix_exp({**SPREAD, "global_state": "none"}, mixer=mixer))

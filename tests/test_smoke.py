@@ -9,17 +9,13 @@ import pytest
 import yaml
 
 from rllib_marl import train
+from rllib_marl.algorithms.registry import ALGORITHMS
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "tuned_examples").rglob("*.yaml"))
-SMALL = {
-    "ppo": ["training.train_batch_size=200", "training.minibatch_size=100",
-            "training.num_epochs=1", "stop.iterations=1"],
-    "qmix": ["training.learning_starts=100", "training.env_steps_per_iteration=200",
-             "training.env_steps_per_update=100", "training.train_batch_size=4", "stop.iterations=1"],
-    "maddpg": ["training.learning_starts=100", "training.env_steps_per_iteration=200",
-               "training.env_steps_per_update=100", "training.train_batch_size=32", "stop.iterations=1"],
-}
+# Each algorithm's smallest settings, from its registry entry: a new algorithm is enrolled by registering it.
+SMALL = {name: [f"training.{k}={v}" for k, v in spec.smoke_training.items()] + ["stop.iterations=1"]
+         for name, spec in ALGORITHMS.items()}
 
 # Examples whose episodes outlast the small batch: shorter episodes, so that one
 # ends in the iteration and the team return is a number.
@@ -35,7 +31,7 @@ def run_cli(out, *args):
 def test_tuned_example_runs(ray_local, tmp_path, path):
     args = ["--config", str(path)]
     algo = yaml.safe_load(path.read_text())["algorithm"]
-    for s in SMALL.get(algo, SMALL["ppo"]) + SHORTER.get(str(path.relative_to(ROOT / "tuned_examples")), []):
+    for s in SMALL[algo] + SHORTER.get(str(path.relative_to(ROOT / "tuned_examples")), []):
         args += ["--set", s]
     assert run_cli(tmp_path / "run", *args) == 0
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
@@ -100,7 +96,7 @@ def _runner(data):
 def test_sharing_builds_the_expected_modules(env, sharing, modules):
     config, mapping = _build({"algorithm": "mappo", "env": env, "multi_agent": {"sharing": sharing}})
     assert set(mapping.values()) == modules
-    assert set(config.rl_module_spec.rl_module_specs) == modules
+    assert set(config.policies) == modules
     if sharing == "per_group":
         assert mapping == {"adversary_0": "adversary", "agent_0": "agent", "agent_1": "agent"}
 
@@ -200,7 +196,7 @@ def test_evaluation_columns_and_summary(ray_local, tmp_path, algorithm):
     """Greedy evaluation every 2 iterations and once more after the last one."""
     data = {"algorithm": algorithm, "env": SPREAD, "evaluation": {"interval": 2, "episodes": 3},
             "stop": {"iterations": 3}}
-    small = SMALL["qmix" if algorithm == "qmix" else "ppo"][:-1]
+    small = SMALL[algorithm][:-1]
     args = ["--config", write_cfg(tmp_path, data)] + [a for s in small for a in ("--set", s)]
     assert run_cli(tmp_path / "run", *args) == 0
     with open(tmp_path / "run" / "progress.csv") as f:
@@ -270,7 +266,7 @@ def test_learners_step_with_fused_adam(ray_local, algorithm):
     from rllib_marl.config import ScaleConfig, load_experiment
 
     exp = load_experiment(ROOT / "tuned_examples" / algorithm / "simple_spread.yaml",
-                          SMALL["ppo" if algorithm == "mappo" else algorithm])
+                          SMALL[algorithm])
     config, _ = build_algo_config(exp, ScaleConfig(num_env_runners=0, num_envs_per_env_runner=1))
     algo = config.build_algo()
     try:

@@ -19,7 +19,7 @@ class FusedAdamMixin:
     fused_adam: bool = True
 
     def configure_optimizers_for_module(self, module_id, config=None) -> None:
-        self.register_adam(module_id, lr_or_lr_schedule=config.lr)
+        self.register_adam(module_id, lr_or_lr_schedule=config.learning_rate())
 
     def register_adam(self, module_id, *, lr_or_lr_schedule, optimizer_name: str = "default_optimizer") -> None:
         """Registers an Adam (fused where enabled) over all of a module's parameters."""

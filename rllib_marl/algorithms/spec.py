@@ -1,10 +1,10 @@
 """What an algorithm of the library is and what it supports.
 
 Every algorithm folder exports an :class:`AlgorithmSpec` from its ``spec.py``
-(its RLlib config class, the dataclass of its ``training:`` block, capability
-flags that config validation checks against the env before Ray starts);
+(its RLlib config class, the dataclass of its training settings, capability
+flags that its config's ``validate()`` checks against the env);
 ``rllib_marl.algorithms.registry`` only collects them. Nothing here imports
-torch or RLlib.
+torch or RLlib, so the YAML layer reads specs cheaply.
 """
 
 from __future__ import annotations
@@ -17,16 +17,15 @@ DISCRETE = "discrete"
 CONTINUOUS = "continuous"
 
 
-def torch_learner(config, learner_cls):
-    """``learner_cls`` for a torch config; the library has no other framework."""
-    if config.framework_str != "torch":
-        raise ValueError("rllib_marl supports framework='torch' only")
-    return learner_cls
+def space_kind(space) -> Optional[str]:
+    """``discrete`` or ``continuous`` for a Discrete / Box action space, else None."""
+    from gymnasium import spaces
 
-
-def training_defaults(training_cls: Type) -> Dict[str, Any]:
-    """The RLlib config attributes of a ``training:`` dataclass at its defaults."""
-    return training_cls().to_rllib()
+    if isinstance(space, spaces.Discrete):
+        return DISCRETE
+    if isinstance(space, spaces.Box):
+        return CONTINUOUS
+    return None
 
 
 @dataclass(frozen=True)
@@ -45,11 +44,8 @@ class AlgorithmSpec:
         description: one line for ``--help`` and errors.
         model_defaults: ``model:`` values this algorithm uses unless the config sets them.
         state_needed_by: when ``needs_global_state`` depends on the training block,
-            a predicate over it (e.g. QMIX's mixer) that overrides the flag.
-        configure: algorithm-specific part of building the RLlib config,
-            ``configure(config, exp, env, mapping)`` (modules beyond the per-agent ones).
-        check: algorithm-specific validation ``check(exp, env, mapping)`` that
-            raises ``ConfigError`` before Ray starts.
+            a predicate over it (e.g. QMIX's mixer) that overrides the flag (the
+            YAML layer leaves the state out of observations that need none).
         check_search_space: algorithm-specific check of one ``tune.search_space``
             entry, ``check_search_space(exp, key, path, values)``.
         state_hint: why the global state is needed and what to use without one.
@@ -62,6 +58,9 @@ class AlgorithmSpec:
         comm: its actors can exchange learned messages (a ``comm:`` block).
         shared_encoder: its actor and critic can share the observation encoder
             (``model.share_encoder``).
+        smoke_training: the smallest training settings with which one iteration
+            samples, learns and reports (the smoke tests enrol every algorithm
+            with them).
     """
 
     name: str
@@ -74,8 +73,6 @@ class AlgorithmSpec:
     description: str
     model_defaults: Dict[str, Any] = dataclasses.field(default_factory=dict)
     state_needed_by: Optional[Callable[[Any], bool]] = None
-    configure: Optional[Callable[..., None]] = None
-    check: Optional[Callable[..., None]] = None
     check_search_space: Optional[Callable[..., None]] = None
     state_hint: str = ""
     aec_hint: str = ""
@@ -83,6 +80,7 @@ class AlgorithmSpec:
     image_observations: bool = True
     comm: bool = False
     shared_encoder: bool = False
+    smoke_training: Dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def needs_state(self, training: Any) -> bool:
         if self.state_needed_by is not None:

@@ -70,7 +70,7 @@ def to_train_batch(tr: Dict[str, Any], groups: Sequence[Tuple[str, Sequence[int]
 
 def critic_layout(kind: str, shared: bool) -> Tuple[str, ...]:
     """The parts of one critic input row, in order: the one description that both
-    the critic's width (``build.critic_in_dim``) and its input tensors
+    the critic's width (``maddpg.critic_in_dim``) and its input tensors
     (:func:`critic_inputs`) are made from.
 
     ``central``: the view (all observations, or the state) and every agent's
@@ -183,7 +183,7 @@ class MADDPGTorchLearner(FusedAdamMixin, TorchLearner):
     def compute_losses(self, *, fwd_out: Dict[str, Any], batch: Dict[str, Any]) -> Dict[str, Any]:
         cfg = self.config
         J, B, N = self._joint(batch, fwd_out)
-        self._actor_step = self._num_updates % max(1, int(cfg.policy_delay)) == 0
+        self._actor_step = self._num_updates % cfg.resolved_policy_delay == 0
         if cfg.critic_input == "state":
             view, next_view = [J["state"]], [J["next_state"]]
         else:

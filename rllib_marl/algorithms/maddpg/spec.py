@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Dict, Optional
 
 from rllib_marl.algorithms.spec import CONTINUOUS, DISCRETE, AlgorithmSpec
 from rllib_marl.lazy import deferred
 from rllib_marl.policies.defaults import DETERMINISTIC_ACTOR
-from rllib_marl.schema import ConfigError, choices
+from rllib_marl.schema import ConfigError, bounded, choices
 
 CRITICS = ("central", "local")
 
@@ -41,8 +40,8 @@ class MADDPGTraining:
         grad_clip: gradient-norm clip per optimizer (null = none).
         train_batch_size: joint transitions per update.
         actor_reg: weight of the mean squared actor pre-activation in the actor loss.
-        policy_delay: critic updates per actor (and target) update; MATD3's
-            default is 2 (set here explicitly to change it).
+        policy_delay: critic updates per actor (and target) update; null = the
+            variant's own (1 for MADDPG, 2 for MATD3).
         target_noise / target_noise_clip: MATD3 target-policy smoothing of Box
             actions (std and clip, in [-1, 1] action units; 0 = off).
         gumbel_temperature: temperature of the training-time Gumbel-softmax (Discrete).
@@ -61,73 +60,30 @@ class MADDPGTraining:
     critic: str = choices(*CRITICS, default="central")
     critic_by_module: Dict[str, str] = field(default_factory=dict)
     critic_input: str = choices("obs", "state", default="obs")
-    actor_lr: float = 1e-2
-    critic_lr: float = 1e-2
-    gamma: float = 0.95
-    tau: float = 0.01
-    grad_clip: Optional[float] = 0.5
-    train_batch_size: int = 1024
-    actor_reg: float = 1e-3
-    policy_delay: Optional[int] = None
-    target_noise: float = 0.2
-    target_noise_clip: float = 0.5
-    gumbel_temperature: float = DETERMINISTIC_ACTOR["gumbel_temperature"]
+    actor_lr: float = bounded(1e-2, gt=0)
+    critic_lr: float = bounded(1e-2, gt=0)
+    gamma: float = bounded(0.95, ge=0, le=1)
+    tau: float = bounded(0.01, gt=0, le=1)
+    grad_clip: Optional[float] = bounded(0.5, gt=0)
+    train_batch_size: int = bounded(1024, ge=1)
+    actor_reg: float = bounded(1e-3, ge=0)
+    policy_delay: Optional[int] = bounded(None, ge=1)
+    target_noise: float = bounded(0.2, ge=0)
+    target_noise_clip: float = bounded(0.5, ge=0)
+    gumbel_temperature: float = bounded(DETERMINISTIC_ACTOR["gumbel_temperature"], gt=0)
     straight_through: bool = DETERMINISTIC_ACTOR["straight_through"]
-    noise_std_start: float = DETERMINISTIC_ACTOR["noise_std_start"]
-    noise_std_end: float = DETERMINISTIC_ACTOR["noise_std_end"]
-    noise_timesteps: int = DETERMINISTIC_ACTOR["noise_timesteps"]
-    replay_capacity: int = 1_000_000
-    learning_starts: int = 25_600
-    env_steps_per_iteration: int = 2_500
-    env_steps_per_update: int = 100
+    noise_std_start: float = bounded(DETERMINISTIC_ACTOR["noise_std_start"], ge=0)
+    noise_std_end: float = bounded(DETERMINISTIC_ACTOR["noise_std_end"], ge=0)
+    noise_timesteps: int = bounded(DETERMINISTIC_ACTOR["noise_timesteps"], ge=0)
+    replay_capacity: int = bounded(1_000_000, ge=1)
+    learning_starts: int = bounded(25_600, ge=0)
+    env_steps_per_iteration: int = bounded(2_500, ge=1)
+    env_steps_per_update: int = bounded(100, ge=1)
     checkpoint_replay_buffer: bool = True
 
+    #: settings the acting modules read (exploration and the Gumbel-softmax).
     ACTOR_SETTINGS = ("gumbel_temperature", "straight_through", "noise_std_start",
                       "noise_std_end", "noise_timesteps")
-
-    @property
-    def twin_q(self) -> bool:
-        return self.variant == "matd3"
-
-    @property
-    def delay(self) -> int:
-        if self.policy_delay is not None:
-            return int(self.policy_delay)
-        return 2 if self.variant == "matd3" else 1
-
-    def to_rllib(self) -> Dict[str, object]:
-        d = dataclasses.asdict(self)
-        d["policy_delay"] = self.delay
-        d["lr"] = self.critic_lr  # RLlib's own lr (unused by the two optimizers)
-        return d
-
-    def actor_settings(self) -> Dict[str, object]:
-        return {k: getattr(self, k) for k in self.ACTOR_SETTINGS}
-
-
-def _check_maddpg(exp, env, mapping) -> None:
-    tr = exp.training_config()
-    modules = sorted(set(mapping.values()))
-    for mid, kind in tr.critic_by_module.items():
-        if mid not in modules:
-            raise ConfigError(f"training.critic_by_module.{mid}",
-                              f"no such module; this env's modules (multi_agent.sharing: "
-                              f"{exp.multi_agent.sharing}) are {', '.join(modules)}")
-        if kind not in CRITICS:
-            raise ConfigError(f"training.critic_by_module.{mid}",
-                              f"unknown value {kind!r}; allowed: {', '.join(CRITICS)}")
-    if tr.policy_delay is not None and tr.policy_delay < 1:
-        raise ConfigError("training.policy_delay", "must be >= 1")
-    if not 0.0 < tr.tau <= 1.0:
-        raise ConfigError("training.tau", "must be in (0, 1]")
-    if tr.gumbel_temperature <= 0:
-        raise ConfigError("training.gumbel_temperature", "must be > 0")
-    for name in ("actor_lr", "critic_lr"):
-        if getattr(tr, name) <= 0:
-            raise ConfigError(f"training.{name}", "must be > 0")
-    if exp.model.use_gru:
-        raise ConfigError("model.use_gru", "maddpg has feed-forward actors only; set use_gru: false "
-                                           "(or use mappo / qmix for recurrent policies)")
 
 
 # Settings that shape the modules (built once from the base config), not per trial.
@@ -156,11 +112,11 @@ MADDPG_SPEC = AlgorithmSpec(
     model_defaults={"hidden": list(DETERMINISTIC_ACTOR["hidden"]),
                     "activation": DETERMINISTIC_ACTOR["activation"]},
     state_needed_by=lambda training: training.critic_input == "state",
-    configure=deferred("rllib_marl.algorithms.maddpg.build:configure_maddpg"),
-    check=_check_maddpg,
     check_search_space=_check_maddpg_search,
     state_hint="training.critic_input: state needs the global state; use auto, env or concat "
                "(or critic_input: obs, every agent's observation)",
     aec_hint="maddpg's critics need every agent's action at the same env step; use the env's "
              "parallel_env version if it has one, or mappo / ippo for turn-based games",
+    smoke_training={"learning_starts": 100, "env_steps_per_iteration": 200, "env_steps_per_update": 100,
+                    "train_batch_size": 32},
 )

@@ -1,13 +1,14 @@
-"""MAPPO / IPPO: the ``training:`` block (defaults written once) and the specs."""
+"""MAPPO / IPPO: the ``training:`` block, the ``comm:`` block (defaults written once) and the specs."""
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
-from typing import Dict, Optional
+from typing import Optional
 
 from rllib_marl.algorithms.spec import CONTINUOUS, DISCRETE, AlgorithmSpec
 from rllib_marl.lazy import deferred
+from rllib_marl.policies.defaults import COMM_TYPES
+from rllib_marl.schema import bounded, choices
 
 
 @dataclass
@@ -37,30 +38,52 @@ class PPOTraining:
         kl_target: KL target of the adaptive coefficient.
     """
 
-    lr: float = 5e-4
-    lr_end: Optional[float] = None
-    lr_decay_env_steps: int = 1_000_000
-    gamma: float = 0.99
-    lambda_: float = 0.95
-    clip_param: float = 0.2
-    num_epochs: int = 10
-    minibatch_size: int = 1000
-    train_batch_size: int = 4000
-    entropy_coeff: float = 0.01
-    vf_loss_coeff: float = 1.0
-    vf_clip_param: float = 10.0
-    grad_clip: Optional[float] = 10.0
+    lr: float = bounded(5e-4, gt=0)
+    lr_end: Optional[float] = bounded(None, gt=0)
+    lr_decay_env_steps: int = bounded(1_000_000, ge=1)
+    gamma: float = bounded(0.99, ge=0, le=1)
+    lambda_: float = bounded(0.95, ge=0, le=1)
+    clip_param: float = bounded(0.2, gt=0)
+    num_epochs: int = bounded(10, ge=1)
+    minibatch_size: int = bounded(1000, ge=1)
+    train_batch_size: int = bounded(4000, ge=1)
+    entropy_coeff: float = bounded(0.01, ge=0)
+    vf_loss_coeff: float = bounded(1.0, ge=0)
+    vf_clip_param: float = bounded(10.0, gt=0)
+    grad_clip: Optional[float] = bounded(10.0, gt=0)
     use_kl_loss: bool = False
-    kl_coeff: float = 0.0
-    kl_target: float = 0.01
+    kl_coeff: float = bounded(0.0, ge=0)
+    kl_target: float = bounded(0.01, gt=0)
 
-    def to_rllib(self) -> Dict[str, object]:
-        out = dataclasses.asdict(self)
-        end, steps = out.pop("lr_end"), out.pop("lr_decay_env_steps")
-        if end is not None:
-            out["lr"] = [[0, self.lr], [steps, end]]
-        return out
 
+@dataclass
+class CommConfig:
+    """Learned communication between the agents of each team (``env.teams``):
+    differentiable messages trained end to end with the policy
+    (rllib_marl/policies/comm.py). Every team must be played by one module.
+
+    Attributes:
+        type: ``commnet`` (mean of the others' messages) or ``tarmac``
+            (targeted messages: signature-query attention over the senders).
+        rounds: exchanges per env step.
+        message_size: size of a message (TarMAC: of the value part).
+        dropout: probability that one message (one sender to one receiver) is
+            lost in an env step, during training.
+        eval_dropout: the same during evaluation episodes (``evaluate
+            --comm-dropout`` sets it after training).
+        log_stats: log message statistics in progress.csv (how many senders an
+            agent heard, the size of what it received, TarMAC's attention entropy).
+    """
+
+    type: str = choices(*COMM_TYPES, default="tarmac")
+    rounds: int = bounded(2, ge=1)
+    message_size: int = bounded(32, ge=1)
+    dropout: float = bounded(0.0, ge=0, le=1)
+    eval_dropout: float = bounded(0.0, ge=0, le=1)
+    log_stats: bool = True
+
+
+PPO_SMOKE = {"train_batch_size": 200, "minibatch_size": 100, "num_epochs": 1}
 
 MAPPO_SPEC = AlgorithmSpec(
     name="mappo",
@@ -76,6 +99,7 @@ MAPPO_SPEC = AlgorithmSpec(
     league=True,
     comm=True,
     shared_encoder=True,
+    smoke_training=PPO_SMOKE,
 )
 
 IPPO_SPEC = AlgorithmSpec(
@@ -90,4 +114,5 @@ IPPO_SPEC = AlgorithmSpec(
     league=True,
     comm=True,
     shared_encoder=True,
+    smoke_training=PPO_SMOKE,
 )

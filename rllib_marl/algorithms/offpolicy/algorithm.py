@@ -16,12 +16,11 @@ buffer in checkpoints live here once.
 
 from __future__ import annotations
 
-import dataclasses
-import inspect
-from typing import Any, Dict, List, Optional, Tuple, Type
+import math
+from typing import Any, Dict, Optional
 
 from ray.rllib.algorithms.algorithm import Algorithm
-from ray.rllib.algorithms.algorithm_config import AlgorithmConfig, NotProvided
+from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
 from ray.rllib.execution.rollout_ops import synchronous_parallel_sample
 from ray.rllib.policy.sample_batch import MultiAgentBatch
 from ray.rllib.utils.annotations import override
@@ -37,72 +36,41 @@ from ray.rllib.utils.metrics import (
     TIMERS,
 )
 
+from rllib_marl.algorithms.base import MarlConfig
 from rllib_marl.algorithms.offpolicy.replay import JointReplayBuffer
-from rllib_marl.algorithms.spec import training_defaults
+from rllib_marl.schema import ConfigError
 
 REPLAY_BUFFER_STATE = "replay_buffer"
 NUM_UPDATES_LIFETIME = "num_updates_lifetime"
 REPLAY_ENV_STEPS = "replay_buffer_env_steps"
 _STEPS_OWED = "rllib_marl_steps_owed"
-_RLLIB_TRAINING_ARGS = frozenset(inspect.signature(AlgorithmConfig.training).parameters) - {"self"}
 
 
-class OffPolicyConfig(AlgorithmConfig):
-    """Config base: defaults come from the algorithm's ``training:`` dataclass.
-
-    Subclasses set :attr:`training_cls`; every field of it (beyond RLlib's own
-    ``lr``, ``gamma``, ``grad_clip``, ``train_batch_size``) becomes an attribute
-    that :meth:`training` accepts. ``rllib_marl.build`` fills in the env-derived
-    settings: ``agent_ids`` (sorted), ``agent_groups`` (``(module id, agent
-    indices)`` per acting module), ``team_reward`` and ``obs_shapes``.
-    """
-
-    training_cls: Type = None
-    #: settings beyond the training dataclass (env-derived, or from ``model:``).
-    extra_settings: Tuple[str, ...] = ("agent_ids", "agent_groups", "team_reward", "obs_shapes")
+class OffPolicyConfig(MarlConfig, AlgorithmConfig):
+    """Config base of the off-policy algorithms: the training dataclass's fields
+    (replay, replay ratio, sampling budget), the agent order and groups from
+    :class:`~rllib_marl.algorithms.base.MarlConfig`, and a rollout fragment that
+    makes one ``sample()`` round return about ``env_steps_per_iteration`` env
+    steps (with ``rollout_fragment_length="auto"``)."""
 
     def __init__(self, algo_class=None):
         super().__init__(algo_class=algo_class)
-        for name, value in training_defaults(self.training_cls).items():
-            setattr(self, name, value)
-        self.agent_ids: List[str] = []
-        self.agent_groups: List[Tuple[str, List[int]]] = []
-        self.team_reward = "sum"
-        # module id -> {observation key: shape} of its agents (unpads replayed rows).
-        self.obs_shapes: Dict[str, Dict[str, Tuple[int, ...]]] = {}
         self.num_epochs = 1
-
-    def _own_settings(self) -> set:
-        return ({f.name for f in dataclasses.fields(self.training_cls)} | set(self.extra_settings)) \
-            - _RLLIB_TRAINING_ARGS
+        self.rollout_fragment_length = "auto"  # env_steps_per_iteration over the sub-envs
 
     @override(AlgorithmConfig)
-    def training(self, **kwargs) -> "OffPolicyConfig":
-        own = self._own_settings()
-        unknown = set(kwargs) - own - _RLLIB_TRAINING_ARGS
-        if unknown:
-            raise TypeError(f"{type(self).__name__}.training() got unknown settings {sorted(unknown)}")
-        super().training(**{k: v for k, v in kwargs.items() if k not in own})
-        for name, value in kwargs.items():
-            if name in own and value is not NotProvided:
-                setattr(self, name, value)
-        return self
+    def get_rollout_fragment_length(self, worker_index: int = 0) -> int:
+        if self.rollout_fragment_length == "auto":
+            runners = max(1, self.num_env_runners)
+            return max(1, math.ceil(self.env_steps_per_iteration / (runners * self.num_envs_per_env_runner)))
+        return super().get_rollout_fragment_length(worker_index)
 
-    @override(AlgorithmConfig)
-    def validate(self) -> None:
-        super().validate()
-        if not self.agent_groups:
-            self._value_error(f"agent_groups is empty: build {type(self).__name__} configs with rllib_marl.build")
+    @override(MarlConfig)
+    def validate_layout(self, layout) -> None:
+        super().validate_layout(layout)
         if self.train_batch_size % max(1, self.num_learners) != 0:
-            self._value_error(
-                f"train_batch_size ({self.train_batch_size}) must be divisible by "
-                f"num_learners ({self.num_learners})"
-            )
-
-    @property
-    def acting_modules(self) -> List[str]:
-        """Modules the env runners act with (their weights are synced)."""
-        return [mid for mid, _ in self.agent_groups]
+            raise ConfigError("training.train_batch_size", f"{self.train_batch_size} must be divisible by "
+                                                           f"num_learners ({self.num_learners})")
 
 
 class OffPolicyAlgorithm(Algorithm):

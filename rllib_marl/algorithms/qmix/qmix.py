@@ -4,14 +4,15 @@
 * ``vdn``: ``Q_tot`` = sum of the agents' Q (Sunehag et al., 2018);
 * ``none``: independent Q-learning (IQL), one TD error per agent on the team reward.
 
-Modules: every agent maps to a shared :class:`QAgentModule` (``"agent"``; or one
-per agent / per group), so an env runner batches all agents of all sub-envs;
-QMIX adds the learner-only :class:`MixerModule` (``"mixer"``).
+Modules: every agent maps to a shared :class:`QAgentModule` (``"shared"``; or one
+per agent / per group, by ``policy_mapping_fn``), so an env runner batches all
+agents of all sub-envs; QMIX adds the learner-only :class:`MixerModule`
+(``"mixer"``) itself, sized from the env.
 
 The training step is the shared off-policy one
 (:mod:`rllib_marl.algorithms.offpolicy.algorithm`: sample epsilon-greedily,
 store, learn, sync); a QMIX train batch is ``train_batch_size`` aligned windows
-of ``max_seq_len`` env steps (``model.max_seq_len``).
+of ``max_seq_len`` env steps (the agent module's ``model_config["max_seq_len"]``).
 """
 
 from __future__ import annotations
@@ -21,33 +22,30 @@ from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from ray.rllib.policy.sample_batch import MultiAgentBatch
 from ray.rllib.utils.annotations import override
 
+from rllib_marl.algorithms.base import MarlConfig
 from rllib_marl.algorithms.offpolicy.algorithm import OffPolicyAlgorithm, OffPolicyConfig
-from rllib_marl.algorithms.qmix.qmix_learner import QMIXTorchLearner, to_train_batch
+from rllib_marl.algorithms.qmix.qmix_learner import MIXER_MODULE, QMIXTorchLearner, to_train_batch
 from rllib_marl.algorithms.qmix.spec import QMIXTraining
-from rllib_marl.algorithms.spec import torch_learner
 from rllib_marl.policies.defaults import Q_AGENT
-from rllib_marl.policies.mixers import MIXERS
-from rllib_marl.policies.q_agent import QAgentModule
+from rllib_marl.policies.q_agent import MixerModule, QAgentModule
+from rllib_marl.schema import ConfigError
 
 
 class QMIXConfig(OffPolicyConfig):
-    """Settings of QMIX / VDN / IQL: :class:`QMIXTraining`'s fields, plus
-    ``max_seq_len`` (env steps per sampled window; ``model.max_seq_len``)."""
+    """Settings of QMIX / VDN / IQL: :class:`QMIXTraining`'s fields. The replay
+    window length is the agent module's ``max_seq_len`` (``rl_module(model_config=
+    {"max_seq_len": ...})``, ``model.max_seq_len`` in YAML)."""
 
+    name = "qmix"
     training_cls = QMIXTraining
-    extra_settings = OffPolicyConfig.extra_settings + ("max_seq_len",)
 
     def __init__(self, algo_class=None):
         super().__init__(algo_class=algo_class or QMIX)
-        self.max_seq_len = Q_AGENT["max_seq_len"]
 
-    @override(AlgorithmConfig)
-    def validate(self) -> None:
-        super().validate()
-        if self.mixer not in MIXERS:
-            self._value_error(f"mixer must be one of {MIXERS}, got {self.mixer!r}")
-        if self.max_seq_len < 1:
-            self._value_error(f"max_seq_len must be >= 1, got {self.max_seq_len}")
+    @property
+    def max_seq_len(self) -> int:
+        """Env steps per replayed window (the GRU is unrolled over them)."""
+        return int({**Q_AGENT, **self.model_config}["max_seq_len"])
 
     @override(AlgorithmConfig)
     def get_default_rl_module_spec(self) -> RLModuleSpec:
@@ -55,7 +53,36 @@ class QMIXConfig(OffPolicyConfig):
 
     @override(AlgorithmConfig)
     def get_default_learner_class(self):
-        return torch_learner(self, QMIXTorchLearner)
+        return QMIXTorchLearner
+
+    @override(MarlConfig)
+    def module_settings(self):
+        return {k: getattr(self, k) for k in QMIXTraining.EXPLORATION}
+
+    @override(MarlConfig)
+    def learner_only_specs(self, acting):
+        if self.mixer != "qmix":
+            return {}
+        lay = self._layout()
+        first = lay.agents[0]
+        return {MIXER_MODULE: RLModuleSpec(
+            module_class=MixerModule,
+            observation_space=lay.observation_spaces[first],
+            action_space=lay.action_spaces[first],
+            learner_only=True,
+            model_config={"mixer": "qmix", "n_agents": len(lay.agents), "embed_dim": self.mixing_embed_dim,
+                          "hypernet_layers": self.hypernet_layers, "hypernet_embed": self.hypernet_embed},
+        )}
+
+    @override(OffPolicyConfig)
+    def validate_layout(self, layout) -> None:
+        super().validate_layout(layout)
+        if self.max_seq_len < 1:
+            raise ConfigError("model.max_seq_len", f"must be >= 1, got {self.max_seq_len}")
+        if MIXER_MODULE in self.acting_modules:
+            raise ConfigError("multi_agent", f"{MIXER_MODULE!r} is the mixer's module id; map agents to another")
+        if self.mixer == "qmix":
+            self.require_state(layout, self.spec.state_hint)
 
 
 class QMIX(OffPolicyAlgorithm):

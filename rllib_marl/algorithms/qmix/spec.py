@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
-from typing import Dict, Optional
+from typing import Optional
 
 from rllib_marl.algorithms.spec import DISCRETE, AlgorithmSpec
 from rllib_marl.lazy import deferred
 from rllib_marl.policies.defaults import Q_AGENT
-from rllib_marl.schema import ConfigError, choices
+from rllib_marl.schema import ConfigError, bounded, choices
 
 
 @dataclass
@@ -44,36 +43,28 @@ class QMIXTraining:
     """
 
     mixer: str = choices("qmix", "vdn", "none", default="qmix")
-    lr: float = 5e-4
-    gamma: float = 0.99
-    grad_clip: Optional[float] = 10.0
-    train_batch_size: int = 32
+    lr: float = bounded(5e-4, gt=0)
+    gamma: float = bounded(0.99, ge=0, le=1)
+    grad_clip: Optional[float] = bounded(10.0, gt=0)
+    train_batch_size: int = bounded(32, ge=1)
     double_q: bool = True
-    n_step: int = 1
-    target_update_interval: int = 200
-    tau: float = 1.0
-    replay_capacity: int = 200_000
-    learning_starts: int = 1_000
-    env_steps_per_iteration: int = 1_000
-    env_steps_per_update: int = 25
-    epsilon_start: float = Q_AGENT["epsilon_start"]
-    epsilon_end: float = Q_AGENT["epsilon_end"]
-    epsilon_timesteps: int = Q_AGENT["epsilon_timesteps"]
-    mixing_embed_dim: int = 32
-    hypernet_layers: int = 2
-    hypernet_embed: int = 64
+    n_step: int = bounded(1, ge=1)
+    target_update_interval: int = bounded(200, ge=1)
+    tau: float = bounded(1.0, gt=0, le=1)
+    replay_capacity: int = bounded(200_000, ge=1)
+    learning_starts: int = bounded(1_000, ge=0)
+    env_steps_per_iteration: int = bounded(1_000, ge=1)
+    env_steps_per_update: int = bounded(25, ge=1)
+    epsilon_start: float = bounded(Q_AGENT["epsilon_start"], ge=0, le=1)
+    epsilon_end: float = bounded(Q_AGENT["epsilon_end"], ge=0, le=1)
+    epsilon_timesteps: int = bounded(Q_AGENT["epsilon_timesteps"], ge=0)
+    mixing_embed_dim: int = bounded(32, ge=1)
+    hypernet_layers: int = choices(1, 2, default=2)
+    hypernet_embed: int = bounded(64, ge=1)
     checkpoint_replay_buffer: bool = True
 
+    #: settings the acting module reads (its epsilon-greedy schedule).
     EXPLORATION = ("epsilon_start", "epsilon_end", "epsilon_timesteps")
-
-    def to_rllib(self) -> Dict[str, object]:
-        d = dataclasses.asdict(self)
-        for k in self.EXPLORATION:
-            d.pop(k)
-        return d
-
-    def exploration(self) -> Dict[str, object]:
-        return {k: getattr(self, k) for k in self.EXPLORATION}
 
 
 def _check_qmix_search(exp, key, path, values) -> None:
@@ -97,9 +88,10 @@ QMIX_SPEC = AlgorithmSpec(
     description="value decomposition: QMIX (training.mixer: qmix), VDN (vdn) or IQL (none)",
     model_defaults={k: Q_AGENT[k] for k in ("hidden", "activation", "use_gru", "gru_hidden", "max_seq_len")},
     state_needed_by=lambda training: training.mixer == "qmix",
-    configure=deferred("rllib_marl.algorithms.qmix.build:configure_qmix"),
     check_search_space=_check_qmix_search,
     state_hint="the qmix mixer conditions on the global state; use auto, env or concat "
                "(or training.mixer: vdn or none, which need no global state)",
     aec_hint="use the env's parallel_env version if it has one, or mappo / ippo",
+    smoke_training={"learning_starts": 100, "env_steps_per_iteration": 200, "env_steps_per_update": 100,
+                    "train_batch_size": 4},
 )
