@@ -390,9 +390,9 @@ class FastMultiAgentEnvRunner(MultiAgentEnvRunner):
                 batch[Columns.OBS] = tree.map_structure(lambda x: x.unsqueeze(1), batch[Columns.OBS])
             with torch.no_grad():
                 if explore:
-                    out = module._forward_exploration(batch, t=t)
+                    out = module.forward_exploration(batch, t=t)
                 else:
-                    out = module._forward_inference(batch)
+                    out = module.forward_inference(batch)
                 out = dict(out)
                 if stateful:
                     state_out = out.pop(Columns.STATE_OUT, None)

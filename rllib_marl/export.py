@@ -40,7 +40,7 @@ def input_keys(module) -> List[str]:
 
 class GreedyActor(torch.nn.Module):
     """``(obs inputs..., state inputs...) -> (actions, next states...)`` of one
-    RLModule, the way the env runner acts greedily (``_forward_inference``, the
+    RLModule, the way the env runner acts greedily (``forward_inference``, the
     deterministic action of its distribution, then the env's action bounds)."""
 
     def __init__(self, module, keys: List[str], state_keys: List[str], postprocess: str):
@@ -61,7 +61,7 @@ class GreedyActor(torch.nn.Module):
         if stateful:  # one time step: a time axis of 1, as the env runner adds it
             batch[Columns.OBS] = {k: v.unsqueeze(1) for k, v in obs.items()}
             batch[Columns.STATE_IN] = dict(zip(self.state_keys, inputs[len(self.keys):]))
-        out = dict(self.module._forward_inference(batch))
+        out = dict(self.module.forward_inference(batch))
         state_out = out.pop(Columns.STATE_OUT, None) if stateful else None
         if stateful:
             out = {k: v.squeeze(1) if isinstance(v, torch.Tensor) and v.dim() > 1 else v for k, v in out.items()}

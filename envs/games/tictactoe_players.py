@@ -105,7 +105,7 @@ class ModulePlayer:
 
         batch = {Columns.OBS: {k: torch.as_tensor(np.asarray(v)[None]) for k, v in obs.items()}}
         with torch.no_grad():
-            logits = self.module._forward_inference(batch)[Columns.ACTION_DIST_INPUTS][0].numpy()
+            logits = self.module.forward_inference(batch)[Columns.ACTION_DIST_INPUTS][0].numpy()
         logits = np.where(np.asarray(obs["action_mask"]) > 0.5, logits, -np.inf)  # legal moves only
         return int(np.argmax(logits))
 

@@ -34,6 +34,7 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 from ray.rllib.callbacks.callbacks import RLlibCallback
 
+from rllib_marl import rllib_compat
 from rllib_marl.envs.adapter import ENV_RETURN_INFO
 from rllib_marl.league.exploitability import exploitability
 from rllib_marl.league.league import League
@@ -102,11 +103,8 @@ def install_frozen_modules(env_runner, names: List[str], weights: Dict[str, Any]
 
 
 def set_runner_mapping(env_runner, mapping, trained: List[str]) -> bool:
-    cfg = env_runner.config
-    frozen = getattr(cfg, "_is_frozen", False)
-    cfg._is_frozen = False
-    cfg.multi_agent(policy_mapping_fn=mapping, policies_to_train=list(trained))
-    cfg._is_frozen = frozen
+    with rllib_compat.unfrozen(env_runner.config) as cfg:
+        cfg.multi_agent(policy_mapping_fn=mapping, policies_to_train=list(trained))
     return True
 
 
@@ -118,15 +116,10 @@ def _runner_groups(algorithm):
 
 
 def _set_driver_config(algorithm, mapping, trained) -> None:
-    cfg = algorithm.config
-    cfg._is_frozen = False
-    cfg.multi_agent(policy_mapping_fn=mapping, policies_to_train=list(trained))
-    cfg.freeze()
-    ev = getattr(algorithm, "evaluation_config", None)
-    if ev is not None:
-        ev._is_frozen = False
-        ev.multi_agent(policy_mapping_fn=mapping, policies_to_train=list(trained))
-        ev.freeze()
+    for cfg in (algorithm.config, getattr(algorithm, "evaluation_config", None)):
+        if cfg is not None:
+            with rllib_compat.unfrozen(cfg):
+                cfg.multi_agent(policy_mapping_fn=mapping, policies_to_train=list(trained))
 
 
 def push_league(algorithm, league: League, seats: Dict[str, int], groups=None,
@@ -330,7 +323,7 @@ def policy_probs(module, obs) -> np.ndarray:
 
     batch = {Columns.OBS: tree.map_structure(lambda x: torch.as_tensor(np.asarray(x)[None]), obs)}
     with torch.no_grad():
-        out = module._forward_inference(batch)
+        out = module.forward_inference(batch)
         logits = out[Columns.ACTION_DIST_INPUTS][0]
         return torch.softmax(logits.double(), -1).cpu().numpy()
 

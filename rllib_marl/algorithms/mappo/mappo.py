@@ -101,7 +101,7 @@ class MAPPOConfig(MarlConfig, PPOConfig):
         if c is None:
             return
         check_fields(c, CommConfig, "comm")
-        self.rl_module(model_config={**self._model_config, "comm": {
+        self.rl_module(model_config={**self.model_config, "comm": {
             "type": c.type, "rounds": c.rounds, "message_size": c.message_size, "log_stats": c.log_stats}})
         dropout = c.eval_dropout if self.in_evaluation else c.dropout
         self.environment(env_config={**(self.env_config or {}), "comm": True, "comm_dropout": dropout})

@@ -15,7 +15,7 @@ def update_targets(multi_module, tau: float) -> None:
     one per tensor: MADDPG has six networks and updates them after every update).
     """
     targets, mains = [], []
-    for mod in multi_module._rl_modules.values():
+    for mod in multi_module.values():
         inner = mod.unwrapped()
         if isinstance(inner, TargetNetworkAPI):
             for main, target in inner.get_target_network_pairs():
