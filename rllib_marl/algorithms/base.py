@@ -129,14 +129,13 @@ def training_defaults(training_cls: Type) -> Dict[str, Any]:
 
 class MarlConfig:
     """The part of every rllib_marl ``AlgorithmConfig`` that is the same (see module
-    docstring). Subclasses set :attr:`training_cls` and may override
-    :meth:`module_defaults`, :meth:`module_settings`, :meth:`learner_only_specs`
-    and :meth:`validate_layout`."""
+    docstring). Subclasses set :attr:`name` and :attr:`training_cls` and may
+    override :meth:`module_defaults`, :meth:`module_settings`,
+    :meth:`learner_only_specs`, :meth:`complete_settings`,
+    :meth:`complete_for_env` and :meth:`validate_layout`."""
 
     #: dataclass of the training settings: the one place their defaults and checks are written.
     training_cls: Type = None
-    #: settings beyond the training dataclass that :meth:`training` accepts.
-    extra_settings: Tuple[str, ...] = ()
     #: its name in the algorithm registry (``algorithm:`` in YAML); its spec
     #: holds the capability flags that :meth:`validate_layout` checks.
     name: str = ""
@@ -163,8 +162,7 @@ class MarlConfig:
 
     def own_settings(self) -> frozenset:
         """Settings :meth:`training` sets itself (not RLlib's own arguments)."""
-        fields = {f.name for f in dataclasses.fields(self.training_cls)} | set(self.extra_settings)
-        return frozenset(fields) - _training_args(self)
+        return frozenset(f.name for f in dataclasses.fields(self.training_cls)) - _training_args(self)
 
     def training(self, **kwargs):
         own = self.own_settings()
@@ -267,17 +265,17 @@ class MarlConfig:
     def get_multi_rl_module_spec(self, *, env=None, spaces=None, inference_only=False, **kwargs):
         spec = super().get_multi_rl_module_spec(env=env, spaces=spaces, inference_only=inference_only, **kwargs)
         acting = {}
-        for mid in sorted(spec.rl_module_specs, key=str):
-            sub = spec.rl_module_specs[mid]
+        for mid, sub in spec.rl_module_specs.items():
             if sub.learner_only:
                 continue
             sub.model_config = self.acting_model_config(sub.model_config or {})
             acting[mid] = sub
-        extra = {} if inference_only else self.learner_only_specs(acting)
-        # A fixed order (acting modules sorted, then the learner-only ones): modules
-        # are built, and their weights drawn, in this order.
-        spec.rl_module_specs = {**acting, **{m: s for m, s in spec.rl_module_specs.items() if m not in acting},
-                                **extra}
+        specs = {**spec.rl_module_specs, **({} if inference_only else self.learner_only_specs(acting))}
+        # Modules are built, and their initial weights drawn, in this order: that of
+        # a Python set of their ids (sorted first), the order RLlib builds the modules
+        # of a `policies` set in and the one every tuned example's seeds were measured
+        # with. It is fixed where PYTHONHASHSEED is (the CLI pins it).
+        spec.rl_module_specs = {m: specs[m] for m in set(sorted(specs, key=str))}
         return spec
 
     # ----- checks -----------------------------------------------------------------------
