@@ -42,7 +42,7 @@ import yaml
 from rllib_marl.algorithms.registry import ALGORITHMS, AlgorithmSpec, algorithms_with
 from rllib_marl.algorithms.mappo.spec import CommConfig
 from rllib_marl.league.league import LeagueConfig
-from rllib_marl.policies.defaults import ACTOR_CRITIC, COMM_TYPES
+from rllib_marl.policies.defaults import ACTOR_CRITIC
 from rllib_marl.envs.spec import EnvConfig
 from rllib_marl.schema import ConfigError, bounded, choices, parse, parse_value, set_path, to_plain
 

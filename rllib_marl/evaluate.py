@@ -29,9 +29,10 @@ import csv
 import math
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 from rllib_marl.eval_plan import (  # noqa: F401  (eval_config, local_runner, ...: the evaluation API)
+    LEAGUE_MAIN,
     OPPONENT,
     RL_MODULE_DIR,
     EvalPlan,
