@@ -1,13 +1,18 @@
 """Default network settings of the library's RLModules, in one place.
 
 Read by the modules (when ``model_config`` leaves a key out), by the ``model:``
-block of experiment configs and by each algorithm's spec. No torch or RLlib
-imports here, so config parsing can read them cheaply.
+block of experiment configs (:class:`ModelConfig`, whose declared choices and
+bounds every algorithm config also holds its ``model_config`` to) and by each
+algorithm's spec. No torch or RLlib imports here, so config parsing can read
+them cheaply.
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict
+from dataclasses import dataclass, field
+from typing import Any, Dict, List
+
+from rllib_marl.schema import bounded, choices
 
 #: ActorCriticModule (MAPPO / IPPO); also the ``model:`` block's defaults.
 ACTOR_CRITIC: Dict[str, Any] = {
@@ -57,6 +62,44 @@ DETERMINISTIC_ACTOR: Dict[str, Any] = {
     "gumbel_temperature": 1.0,
     "straight_through": True,
 }
+
+
+@dataclass
+class ModelConfig:
+    """Network settings of the algorithm's RLModules.
+
+    Attributes:
+        hidden: hidden layer sizes of actor and critic MLPs.
+        activation: tanh, relu or elu.
+        use_gru: recurrent actor (a GRU after the MLP) for partial observability.
+        gru_hidden: GRU size.
+        max_seq_len: training sequence length with a GRU (QMIX: the length of
+            the sampled replay windows).
+        critic_input: ``state``, ``state+obs``, ``obs``, or ``auto`` (the
+            algorithm's default: MAPPO ``state``, IPPO ``obs``).
+        value_normalization: running mean/std normalization of value targets.
+        cnn: image observations (uint8 frames, e.g. after SuperSuit's resize):
+            ``auto`` encodes them with a CNN sized for the frame (policies/defaults.py,
+            ``auto_cnn``), ``none`` flattens them into the MLP. Frames stay uint8
+            until the model's first layer, which scales them to [0, 1].
+        cnn_layers: explicit conv layers, each ``[channels, kernel, stride]``
+            (overrides ``auto``).
+        share_encoder: the critic reads the actor's observation encoder (for
+            frames: one CNN, trained by the policy and the value loss) instead
+            of an encoder of its own. Needs ``critic_input`` ``obs`` or
+            ``state+obs`` (MAPPO / IPPO, without a ``comm`` block).
+    """
+
+    hidden: List[int] = field(default_factory=lambda: list(ACTOR_CRITIC["hidden"]))
+    activation: str = choices("tanh", "relu", "elu", default=ACTOR_CRITIC["activation"])
+    use_gru: bool = ACTOR_CRITIC["use_gru"]
+    gru_hidden: int = bounded(ACTOR_CRITIC["gru_hidden"], ge=1)
+    max_seq_len: int = bounded(ACTOR_CRITIC["max_seq_len"], ge=1)
+    critic_input: str = choices("auto", "state", "state+obs", "obs", default="auto")
+    value_normalization: bool = ACTOR_CRITIC["value_normalization"]
+    cnn: str = choices("auto", "none", default=ACTOR_CRITIC["cnn"])
+    cnn_layers: List[List[int]] = field(default_factory=list)
+    share_encoder: bool = ACTOR_CRITIC["share_encoder"]
 
 
 def auto_cnn(height: int, width: int) -> list:

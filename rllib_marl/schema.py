@@ -75,6 +75,17 @@ def check_fields(obj, cls, path: str) -> None:
             raise ConfigError(_join(path, f.name), problem)
 
 
+def check_mapping(data: Dict[str, Any], cls, path: str) -> None:
+    """:func:`check_fields` for the keys of a mapping that are fields of ``cls``
+    (a module's ``model_config``: other keys are left to their readers)."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key, value in data.items():
+        if key in fields:
+            problem = field_problem(fields[key], value)
+            if problem:
+                raise ConfigError(_join(path, key), problem)
+
+
 def _type_name(t) -> str:
     origin = typing.get_origin(t)
     if origin is Union:

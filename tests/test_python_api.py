@@ -160,6 +160,20 @@ def test_python_configs_are_checked_by_the_same_declarations_as_yaml(setting, va
     assert e.value.path == path
 
 
+@pytest.mark.parametrize("model_config,path", [
+    ({"max_seq_len": 0}, "model.max_seq_len"),
+    ({"activation": "sigmoid"}, "model.activation"),
+])
+def test_python_model_configs_are_checked_by_the_model_blocks_declarations(model_config, path):
+    from rllib_marl import QMIXConfig
+    from rllib_marl.schema import ConfigError
+
+    config = QMIXConfig().environment(env_config={"name": "two_step"}).rl_module(model_config=model_config)
+    with pytest.raises(ConfigError) as e:
+        config.validate()
+    assert e.value.path == path
+
+
 def test_the_package_exports_the_configs_without_importing_torch():
     code = ("import sys, rllib_marl; assert 'torch' not in sys.modules and 'ray' not in sys.modules; "
             "from rllib_marl import MAPPOConfig, IPPOConfig, QMIXConfig, MADDPGConfig, RLlibEnv, LeagueConfig; "

@@ -39,7 +39,8 @@ from typing import Any, Dict, List, Optional, Tuple, Type
 from ray.rllib.algorithms.algorithm_config import NotProvided
 
 from rllib_marl import rllib_compat
-from rllib_marl.schema import ConfigError, check_fields
+from rllib_marl.policies.defaults import ModelConfig
+from rllib_marl.schema import ConfigError, check_fields, check_mapping
 
 SHARED_MODULE = "shared"
 
@@ -291,6 +292,7 @@ class MarlConfig:
             add_callbacks(self, MarlMetricsCallback)
         # Ours first: they name the setting as the user wrote it.
         check_fields(self, self.training_cls, "training")
+        check_mapping(self.acting_model_config(), ModelConfig, "model")
         if self.framework_str != "torch":
             raise ConfigError("framework", "rllib_marl supports framework='torch' only")
         self.validate_layout(self._layout())

@@ -77,8 +77,6 @@ class QMIXConfig(OffPolicyConfig):
     @override(OffPolicyConfig)
     def validate_layout(self, layout) -> None:
         super().validate_layout(layout)
-        if self.max_seq_len < 1:
-            raise ConfigError("model.max_seq_len", f"must be >= 1, got {self.max_seq_len}")
         if MIXER_MODULE in self.acting_modules:
             raise ConfigError("multi_agent", f"{MIXER_MODULE!r} is the mixer's module id; map agents to another")
         if self.mixer == "qmix":
