@@ -157,7 +157,7 @@ def test_update_targets_lerps_every_float_tensor_and_copies_the_rest():
             return {}
 
     mods = {"a": Mod(0), "b": Mod(1)}
-    multi = SimpleNamespace(_rl_modules=mods)
+    multi = SimpleNamespace(values=mods.values)  # a MultiRLModule as update_targets reads it
     before = {k: [t.clone() for t in m.target.state_dict().values()] for k, m in mods.items()}
     update_targets(multi, 0.3)
     for k, m in mods.items():

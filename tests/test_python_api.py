@@ -225,24 +225,28 @@ def test_the_rllib_chain_trains_saves_restores_and_evaluates(ray_local, tmp_path
     assert stats["episodes"] == 4 and math.isfinite(stats["team_return"]["mean"])
 
 
-def test_tune_searches_a_python_config(ray_local, tmp_path):
-    """``tune.Tuner(QMIX, param_space=config.training(lr=tune.grid_search([...])))``."""
+@pytest.mark.parametrize("name", sorted(ALGORITHMS))
+def test_tune_searches_a_python_config(ray_local, tmp_path, name):
+    """``tune.Tuner(X, param_space=config.training(lr=tune.grid_search([...])))``
+    for every algorithm (PPO-based configs take Tune's config dict through
+    RLlib's ``update_from_dict`` differently from the off-policy ones)."""
     import math
 
     from ray import tune
 
-    from rllib_marl import QMIX, QMIXConfig
-
-    config = (QMIXConfig()
+    spec = ALGORITHMS[name]
+    fields = [f.name for f in dataclasses.fields(spec.training_cls)]
+    lr = "lr" if "lr" in fields else next(f for f in fields if f.endswith("_lr"))
+    config = (spec.config_cls()
               .environment(env_config={"name": "two_step"})
               .env_runners(num_env_runners=0, num_envs_per_env_runner=2)
-              .training(**{**ALGORITHMS["qmix"].smoke_training, "lr": tune.grid_search([1e-3, 5e-4])}))
-    tuner = tune.Tuner(QMIX, param_space=config,
+              .training(**{**spec.smoke_training, lr: tune.grid_search([1e-3, 5e-4])}))
+    tuner = tune.Tuner(config.algo_class, param_space=config,
                        run_config=tune.RunConfig(storage_path=str(tmp_path), stop={"training_iteration": 1},
                                                  verbose=0))
     grid = tuner.fit()
-    assert not grid.errors
-    assert sorted(r.config["lr"] for r in grid) == [5e-4, 1e-3]
+    assert not grid.errors, grid.errors
+    assert sorted(r.config[lr] for r in grid) == [5e-4, 1e-3]
     assert all(math.isfinite(r.metrics["team_return_mean"]) for r in grid)
 
 

@@ -116,11 +116,14 @@ def layout_of(env, source: str) -> EnvLayout:
 
 
 def _training_args(config) -> frozenset:
-    """The keyword arguments RLlib's own ``training()`` of this config's class takes."""
+    """The keyword arguments RLlib's own ``training()`` takes for this config's
+    class: its own and, through ``**kwargs``, those of its bases (PPOConfig's
+    passes ``model`` and others on to AlgorithmConfig's)."""
+    args = set()
     for cls in type(config).__mro__:
-        if cls is not MarlConfig and "training" in vars(cls) and not issubclass(cls, MarlConfig):
-            return frozenset(inspect.signature(cls.training).parameters) - {"self"}
-    return frozenset()
+        if "training" in vars(cls) and not issubclass(cls, MarlConfig):
+            args |= set(inspect.signature(cls.training).parameters)
+    return frozenset(args - {"self", "kwargs"})
 
 
 def training_defaults(training_cls: Type) -> Dict[str, Any]:
