@@ -14,13 +14,13 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Dict, List, Tuple
 
-from rllib_marl.algorithms.base import SHARED_MODULE, AgentToModule, OneModule, add_callbacks  # noqa: F401
+from rllib_marl.algorithms.base import SHARED_MODULE, AgentToModule, OneModule
 from rllib_marl.config import SHARING, ExperimentConfig, ScaleConfig, resolved_env_config
 from rllib_marl.envs.spec import agent_prefix
 from rllib_marl.probe import first_steps, inspect_env
 from rllib_marl.schema import ConfigError
 
-__all__ = ["AgentToModule", "Prepared", "build_algo_config", "experiment_of", "experiment_of_checkpoint",
+__all__ = ["Prepared", "build_algo_config", "experiment_of", "experiment_of_checkpoint",
            "module_mapping", "prepare", "validate"]
 
 

@@ -189,7 +189,8 @@ def eval_config(plan: EvalPlan, num_env_runners: int, num_envs: int, render: boo
     from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
     from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
-    from rllib_marl.build import AgentToModule, build_algo_config
+    from rllib_marl.algorithms.base import AgentToModule
+    from rllib_marl.build import build_algo_config
 
     if plan.base_config is None:  # validates the run's config and builds its env: once per plan
         plan.base_config, _ = build_algo_config(plan.main.exp)

@@ -291,7 +291,8 @@ def test_callbacks_compose(ray_local):
     and both run."""
     from ray.rllib.callbacks.callbacks import RLlibCallback
 
-    from rllib_marl.build import add_callbacks, build_algo_config
+    from rllib_marl.algorithms.base import add_callbacks
+    from rllib_marl.build import build_algo_config
     from rllib_marl.config import ScaleConfig, parse_experiment
     from rllib_marl.metrics import MarlMetricsCallback
 
