@@ -112,7 +112,9 @@ def estimate(config, env, available: Optional[int] = None) -> MemoryEstimate:
     if capacity:
         # Off-policy batches are in transitions (or windows of them); a window of
         # max_seq_len env steps per row is the most a batch can hold.
-        window = max(1, int(config.acting_model_config().get("max_seq_len", 1) or 1))
+        # (QMIX's window is its config's max_seq_len, with the agent module's default.)
+        window = getattr(config, "max_seq_len", None) or config.acting_model_config().get("max_seq_len", 1)
+        window = max(1, int(window or 1))
         batch_steps = batch * window
         batch_bytes = batch_steps * per_step * 2
         replay_bytes = capacity * per_step * REPLAY_COPIES
