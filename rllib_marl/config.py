@@ -343,12 +343,10 @@ def _check_numbers(exp: ExperimentConfig) -> None:
         if not exp.spec.league:
             raise ConfigError("league", f"{exp.algorithm} cannot train in a league yet; algorithms "
                                         f"that can: {algorithms_with('league')}")
-        if exp.tune is not None:
-            raise ConfigError("league", "a league run cannot be a Tune search yet (its state lives "
-                                        "beside the train CLI's checkpoints); drop the tune block or the league")
         _refuse_team_return(exp, "a league game is two-sided: the sum over both sides means nothing; use "
                                  "expected.win_rate or expected.exploitability (and stop by env steps, "
-                                 "iterations or time)")
+                                 "iterations or time); a Tune metric: marl_league/win_rate/main_0, "
+                                 "marl_league/elo/main_0 or (matrix games) marl_league/exploitability/main_0")
 
 
 def _check_comm(exp: ExperimentConfig) -> None:
@@ -358,10 +356,14 @@ def _check_comm(exp: ExperimentConfig) -> None:
 
 
 def _refuse_team_return(exp: ExperimentConfig, why: str) -> None:
-    """Games with no overall team return: ``stop.team_return`` and
-    ``expected.team_return`` are refused, naming the key that is set."""
+    """Games with no overall team return: ``stop.team_return``,
+    ``expected.team_return`` and a Tune metric on the team return are refused,
+    naming the key that is set."""
+    tune_metric = exp.tune.metric if exp.tune is not None and exp.tune.metric.startswith("team_return") else None
+    tune_stop = exp.tune.stop.team_return if exp.tune is not None and exp.tune.stop is not None else None
     for key, v in (("stop.team_return", exp.stop.team_return),
-                   ("expected.team_return", exp.expected.team_return)):
+                   ("expected.team_return", exp.expected.team_return),
+                   ("tune.metric", tune_metric), ("tune.stop.team_return", tune_stop)):
         if v is not None:
             raise ConfigError(key, why)
 

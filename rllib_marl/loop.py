@@ -9,7 +9,6 @@ summary) for their own ``AlgorithmConfig`` calls :func:`run` with a
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 import time
@@ -18,7 +17,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from rllib_marl.config import ExperimentConfig, ScaleConfig, dump_experiment
-from rllib_marl.rundir import FINAL, LEAGUE_STATE, RUN_CONFIG, save_checkpoint
+from rllib_marl.rundir import FINAL, RUN_CONFIG, save_checkpoint
 from rllib_marl.session import (
     EXIT_BAD_INPUT,
     EXIT_NOT_REACHED,
@@ -124,11 +123,6 @@ def run(plan: Plan, as_test: bool = False, quiet: bool = False, num_cpus: Option
     start_iter = 0
     wall_offset = 0.0
     if plan.resume_from is not None:
-        if (plan.resume_from / LEAGUE_STATE).is_file():
-            # The saved pool's snapshot modules must exist before their weights load.
-            from rllib_marl.league.callback import restore_league
-
-            restore_league(algo, json.loads((plan.resume_from / LEAGUE_STATE).read_text()))
         algo.restore_from_path(str(plan.resume_from.resolve()))
         start_iter = int((plan.resume_from / "iteration.txt").read_text())
         print(f"resumed from {plan.resume_from} (iteration {start_iter})", flush=True)

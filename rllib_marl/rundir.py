@@ -7,8 +7,8 @@
     <run>/checkpoints/final        the last one
     <run>/progress.csv, summary.json, learning_curve.png, ray.log, tb/
 
-A checkpoint is an RLlib ``Algorithm`` checkpoint plus ``iteration.txt`` (and
-``league.json`` for league runs), written into ``<tag>.partial`` and renamed
+A checkpoint is an RLlib ``Algorithm`` checkpoint (a league run's holds its
+``league.json``, see ``league.callback.LeagueCheckpoints``) plus ``iteration.txt``, written into ``<tag>.partial`` and renamed
 into place, so a kill during a save never leaves a run without its previous
 complete checkpoint. No Ray import here.
 """
@@ -25,7 +25,6 @@ from rllib_marl.schema import ConfigError
 RUN_CONFIG = "run_config.yaml"
 CHECKPOINTS = "checkpoints"
 FINAL = "final"
-LEAGUE_STATE = "league.json"  # beside each checkpoint of a league run
 PARTIAL = ".partial"  # a checkpoint being written
 ITERATION = "iteration.txt"
 
@@ -77,10 +76,6 @@ def save_checkpoint(algo, out: Path, tag: str, iteration: int, keep: int) -> Pat
         shutil.rmtree(tmp)
     ck_root.mkdir(parents=True, exist_ok=True)
     algo.save_to_path(str(tmp.resolve()))
-    if getattr(algo, "_rllib_marl_league", None) is not None:
-        from rllib_marl.league.callback import save_league
-
-        save_league(algo, tmp / LEAGUE_STATE)
     (tmp / ITERATION).write_text(str(iteration))
     if path.exists():  # re-saving a tag (e.g. final after a resume): swap, then drop the old
         old = ck_root / (tag + ".old")

@@ -137,6 +137,19 @@ def build_tuner(exp: ExperimentConfig, scale, out: Path, config=None):
     return tuner, paths
 
 
+def result_value(result: Dict[str, Any], key: str):
+    """A Tune metric from a trial's result, named as Tune flattens nested results
+    (``team_return_mean``, ``marl_league/win_rate/main_0``)."""
+    if key in result:
+        return result[key]
+    for split in range(key.count("/"), 0, -1):  # the longest key at this level first
+        parts = key.split("/")
+        first, tail = "/".join(parts[:split]), "/".join(parts[split:])
+        if isinstance(result.get(first), dict):
+            return result_value(result[first], tail)
+    return math.nan
+
+
 def run_tune(plan, num_cpus=None) -> int:
     from rllib_marl.rundir import RUN_CONFIG
     from rllib_marl.session import init_ray
@@ -160,7 +173,7 @@ def run_tune(plan, num_cpus=None) -> int:
         status = "error" if r.error else "done"
         trial = "_".join(r.path.rsplit("/", 1)[-1].split("_")[:4])
         rows.append([trial, *vals,
-                     float(res.get(tc.metric, math.nan)), int(res.get("env_steps", 0)),
+                     float(result_value(res, tc.metric)), int(res.get("env_steps", 0)),
                      int(res.get("training_iteration", 0)), status])
     print()
     print(format_table(["trial", *keys, tc.metric, "env_steps", "iters", "status"], rows))
@@ -170,7 +183,7 @@ def run_tune(plan, num_cpus=None) -> int:
         print(f"no best trial: {e}")
         return 1
     ck = best.checkpoint.path if best.checkpoint else None
-    print(f"\nbest trial: {best.path}\nbest {tc.metric}: {best.metrics.get(tc.metric)}"
+    print(f"\nbest trial: {best.path}\nbest {tc.metric}: {result_value(best.metrics, tc.metric)}"
           f"\nbest checkpoint: {ck}")
     (out / "best_checkpoint.txt").write_text(str(ck))
     return 0 if not any(r.error for r in grid) else 1

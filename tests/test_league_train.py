@@ -143,24 +143,27 @@ def test_snapshots_reach_every_runner_with_the_source_weights(ray_local, num_env
 
 
 def test_league_state_and_snapshots_survive_a_checkpoint(ray_local, tmp_path):
-    from rllib_marl.league.callback import restore_league, save_league, league_of
+    """RLlib's own calls carry the league: ``save_to_path`` writes its state into
+    the checkpoint, ``Algorithm.from_checkpoint`` brings back the pool (snapshot
+    modules with their weights), the payoff table, ratings and match-ups."""
+    from ray.rllib.algorithms.algorithm import Algorithm
+
+    from rllib_marl.league.callback import league_of
 
     raw = rps_raw(snapshot_every=1, self_play=0.0, pfsp=1.0, verification=0.0)
     exp, algo = _build(raw)
     try:
         for _ in range(3):
             algo.train()
-        algo.save_to_path(str(tmp_path / "ck"))
-        save_league(algo, tmp_path / "ck" / "league.json")
+        path = algo.save_to_path(str(tmp_path / "ck"))
         state = league_of(algo).get_state()
         weights = {m: _runner_weights(algo, m)[0] for m in ["main_0", *league_of(algo).snapshots]}
     finally:
         algo.stop()
     assert len(state["players"]) == 4
-    _, algo2 = _build(raw)
+    assert json.loads((tmp_path / "ck" / "league.json").read_text()) == state
+    algo2 = Algorithm.from_checkpoint(path)
     try:
-        restore_league(algo2, json.loads((tmp_path / "ck" / "league.json").read_text()))
-        algo2.restore_from_path(str(tmp_path / "ck"))
         assert league_of(algo2).get_state() == state
         assert algo2.config.policy_mapping_fn.league_state == state
         for m, w in weights.items():
@@ -287,5 +290,44 @@ def test_league_results_come_from_evaluation_games_when_configured(ray_local):
                    + league_of(algo).payoff.wdl("main_0", s)[2] for s in league_of(algo).pool) > 0
         r3 = algo.train()  # no evaluation: training games are not recorded
         assert r3["marl_league"]["games"] == 0
+    finally:
+        algo.stop()
+
+
+def test_a_league_team_return_metric_is_refused_for_tune():
+    raw = rps_raw()
+    raw["tune"] = {"search_space": {"training.lr": {"grid": [1e-3, 3e-3]}}}
+    with pytest.raises(ConfigError) as e:
+        parse_experiment(raw)
+    assert e.value.path == "tune.metric" and "marl_league/win_rate/main_0" in str(e.value)
+
+
+@pytest.mark.slow
+def test_a_league_runs_as_tune_trials(ray_local, tmp_path, capsys):
+    """Each trial is its own league (the pool and payoff table live in the
+    algorithm and its checkpoints); the best trial's checkpoint restores its pool."""
+    from ray.rllib.algorithms.algorithm import Algorithm
+
+    from rllib_marl.league.callback import league_of
+
+    raw = rps_raw(snapshot_every=1)
+    raw["stop"] = {"iterations": 3}
+    raw["checkpoint"] = {"interval": 1}
+    raw["tune"] = {"search_space": {"training.lr": {"grid": [1e-3, 3e-3]}},
+                   "metric": "marl_league/exploitability/main_0", "mode": "min"}
+    cfg = tmp_path / "rps_tune.yaml"
+    cfg.write_text(yaml.safe_dump(raw))
+    code = train.main(["--config", str(cfg), "--tune", "--output", str(tmp_path / "out")])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    table = out[out.index("marl_league/exploitability/main_0"):]
+    assert table.count(" done") == 2 and "nan" not in table.split("best trial")[0], table
+    best = Path((tmp_path / "out" / "best_checkpoint.txt").read_text())
+    state = json.loads((best / "league.json").read_text())
+    assert [p["name"] for p in state["players"]] == ["main_0", "main_0@1", "main_0@2", "main_0@3"]
+    algo = Algorithm.from_checkpoint(str(best))
+    try:
+        assert league_of(algo).get_state() == state
+        assert set(league_of(algo).snapshots) <= set(algo.config.policies)
     finally:
         algo.stop()

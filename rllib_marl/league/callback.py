@@ -20,15 +20,19 @@ How a league run goes (``league:`` block of an experiment, see ``League``):
   (``Algorithm.add_module`` alone syncs weights to the runners before a caller
   could copy the source's in, so a runner could play a rollout against random
   weights.)
-* The league state travels with checkpoints (``league.json`` beside them, see
-  ``rllib_marl.train``); :func:`restore_league` re-adds the snapshot modules
-  before the weights are restored.
+* The league state travels in the algorithm's own checkpoints (``league.json``
+  inside each one, :class:`LeagueCheckpoints`), so ``Algorithm.from_checkpoint``,
+  ``restore_from_path`` and Tune's trial restore bring the pool back:
+  :func:`restore_league` re-adds the snapshot modules before the weights load.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import math
+import os
+from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import numpy as np
@@ -44,6 +48,7 @@ from rllib_marl.metrics import smoothing_window
 LEAGUE_KEY = "marl_league"  # under result["env_runners"] (games) and top-level result
 OUTCOMES = ("win", "draw", "loss")  # from the first-named module's side
 ATTR = "_rllib_marl_league"  # the League object on the Algorithm (driver)
+LEAGUE_FILE = "league.json"  # the league state, inside a checkpoint and in a run directory
 
 
 def league_of(algorithm) -> Optional[League]:
@@ -351,12 +356,27 @@ def _zero_sum_matrix(env_config):
         env.close()
 
 
+class LeagueCheckpoints:
+    """Mixin for an ``Algorithm`` that can run a league: its checkpoints hold the
+    league state (``league.json``), and restoring one re-adds the pool's snapshot
+    modules before RLlib loads their weights (a module that does not exist yet
+    cannot take weights, and the league state is not one of RLlib's components)."""
+
+    def save_to_path(self, path=None, *args, **kwargs):
+        path = super().save_to_path(path, *args, **kwargs)
+        save_league(self, os.path.join(str(path), LEAGUE_FILE))
+        return path
+
+    def restore_from_path(self, path, *args, **kwargs):
+        state_file = os.path.join(str(path), LEAGUE_FILE)
+        if _mapping(self.config) is not None and os.path.isfile(state_file) and kwargs.get("component") is None:
+            with open(state_file) as f:
+                restore_league(self, json.load(f))
+        return super().restore_from_path(path, *args, **kwargs)
+
+
 def save_league(algorithm, path) -> None:
     """Writes the league state to ``path`` (atomically: a temporary file renamed)."""
-    import json
-    import os
-    from pathlib import Path
-
     league = league_of(algorithm)
     if league is None:
         return
@@ -370,8 +390,6 @@ def export_league(league: League, out) -> Dict[str, str]:
     """End of a run: ``league.json`` (state), ``league_payoff.csv`` (every pairing's
     wins / draws / losses, decayed as the league uses them) and ``league_elo.csv``."""
     import csv
-    import json
-    from pathlib import Path
 
     out = Path(out)
     files = {"state": out / "league.json", "payoff": out / "league_payoff.csv", "elo": out / "league_elo.csv"}

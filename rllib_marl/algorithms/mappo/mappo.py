@@ -17,6 +17,7 @@ from ray.rllib.utils.annotations import override
 from rllib_marl.algorithms.base import MarlConfig, add_callbacks
 from rllib_marl.algorithms.mappo.mappo_learner import MAPPOTorchLearner
 from rllib_marl.algorithms.mappo.spec import CommConfig, PPOTraining
+from rllib_marl.league.callback import LeagueCheckpoints
 from rllib_marl.league.league import LeagueConfig
 from rllib_marl.policies.actor_critic import ActorCriticModule
 from rllib_marl.schema import ConfigError, check_fields
@@ -162,14 +163,14 @@ class IPPOConfig(MAPPOConfig):
         super().__init__(algo_class=algo_class or IPPO)
 
 
-class MAPPO(PPO):
+class MAPPO(LeagueCheckpoints, PPO):
     @classmethod
     @override(PPO)
     def get_default_config(cls) -> MAPPOConfig:
         return MAPPOConfig()
 
 
-class IPPO(PPO):
+class IPPO(LeagueCheckpoints, PPO):
     @classmethod
     @override(PPO)
     def get_default_config(cls) -> IPPOConfig:
