@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from rllib_marl.config import ExperimentConfig, ScaleConfig, dump_experiment
-from rllib_marl.rundir import FINAL, RUN_CONFIG, save_checkpoint
+from rllib_marl.rundir import FINAL, ITERATION, RUN_CONFIG, save_checkpoint
 from rllib_marl.session import (
     EXIT_BAD_INPUT,
     EXIT_NOT_REACHED,
@@ -124,7 +124,8 @@ def run(plan: Plan, as_test: bool = False, quiet: bool = False, num_cpus: Option
     wall_offset = 0.0
     if plan.resume_from is not None:
         algo.restore_from_path(str(plan.resume_from.resolve()))
-        start_iter = int((plan.resume_from / "iteration.txt").read_text())
+        done = plan.resume_from / ITERATION  # a run's checkpoint; one saved from Python has the algorithm's count
+        start_iter = int(done.read_text()) if done.is_file() else int(algo.iteration)
         print(f"resumed from {plan.resume_from} (iteration {start_iter})", flush=True)
     log = ProgressLog(out, resume_iteration=start_iter if plan.resume_from else None)
     if log.rows:

@@ -22,7 +22,7 @@ from typing import List, Optional
 from rllib_marl import loop
 from rllib_marl.config import ScaleConfig, load_experiment, load_raw, parse_experiment
 from rllib_marl.loop import Plan
-from rllib_marl.rundir import CHECKPOINTS, RUN_CONFIG, latest_checkpoint
+from rllib_marl.rundir import CHECKPOINTS, ITERATION, RUN_CONFIG, is_checkpoint, latest_checkpoint
 from rllib_marl.schema import ConfigError
 from rllib_marl.session import (
     EXIT_BAD_INPUT,
@@ -51,7 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a config value, e.g. --set training.lr=1e-4 (repeatable)")
     p.add_argument("--seed", type=int, help="overrides the config's seed")
     p.add_argument("--output", help="run directory (default: results/<name>-<time>)")
-    p.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its latest checkpoint")
+    p.add_argument("--resume", metavar="DIR",
+                   help="continue the run in DIR from its latest checkpoint; or continue from a checkpoint "
+                        "directory (one of a run's, or one saved from Python: then also --output and a "
+                        "--set stop.*)")
     p.add_argument("--as-test", action="store_true",
                    help="exit 1 unless the config's expected result is reached")
     p.add_argument("--tune", action="store_true", help="run the config's tune: block with Ray Tune")
@@ -95,10 +98,17 @@ def make_plan(args) -> Plan:
     if args.seed is not None:
         overrides.append(f"seed={args.seed}")
     resume_from = None
-    if args.resume:
+    stored_config = None
+    if args.resume and not (Path(args.resume).expanduser() / RUN_CONFIG).is_file() \
+            and is_checkpoint(Path(args.resume).expanduser()):
+        exp, out, resume_from, stored_config = _checkpoint_to_resume(args, overrides)
+    elif args.resume:
         run_dir = Path(args.resume).expanduser()
+        if not run_dir.exists():
+            raise ConfigError("--resume", f"{run_dir} does not exist")
         if not (run_dir / RUN_CONFIG).is_file():
-            raise ConfigError("--resume", f"{run_dir} is not a run directory (no {RUN_CONFIG})")
+            raise ConfigError("--resume", f"{run_dir} is not a run directory (no {RUN_CONFIG}) nor a checkpoint "
+                                          "(with algorithm_state.pkl)")
         resume_from = latest_checkpoint(run_dir)
         if resume_from is None:
             raise ConfigError("--resume", f"no checkpoint in {run_dir / CHECKPOINTS}; nothing to resume")
@@ -113,9 +123,7 @@ def make_plan(args) -> Plan:
         name = exp.name or config_path.stem
         stamp = time.strftime("%Y%m%d-%H%M%S")
         out = Path(args.output).expanduser() if args.output else Path("results") / f"{exp.algorithm}-{name}-{stamp}"
-        if (out / RUN_CONFIG).is_file():  # a fresh run would overwrite its progress and keep stale checkpoints
-            raise ConfigError("--output", f"{out} already holds a run ({RUN_CONFIG}); continue it with "
-                                          f"--resume {out}, or choose another --output (or delete it)")
+        _refuse_existing_run(out)
     if args.tune and exp.tune is None:
         raise ConfigError("tune", "--tune needs a tune: block in the config")
     # The env probe, the translation and the algorithm's own checks (no Ray).
@@ -148,8 +156,65 @@ def make_plan(args) -> Plan:
         from rllib_marl.evaluate import check_renderable
 
         check_renderable(exp, "x.gif", what="--render-every")
+    config = prepared.config
+    if stored_config is not None:
+        config, scale = _resumed_config(stored_config, args, scale)
     return Plan(exp, scale, out, resume_from, address=args.address, render_every=render_every,
-                config=prepared.config, mapping=prepared.mapping)
+                config=config, mapping=prepared.mapping)
+
+
+def _refuse_existing_run(out: Path) -> None:
+    if (out / RUN_CONFIG).is_file():  # a fresh run would overwrite its progress and keep stale checkpoints
+        raise ConfigError("--output", f"{out} already holds a run ({RUN_CONFIG}); continue it with "
+                                      f"--resume {out}, or choose another --output (or delete it)")
+
+
+def _checkpoint_to_resume(args, overrides):
+    """``--resume CHECKPOINT``: a checkpoint directory itself — one of a run's
+    (the run goes on from it, in its run directory) or one saved from Python with
+    ``algo.save_to_path()`` (a new run directory, ``--output``, continues it with
+    the algorithm config stored in the checkpoint, every Python setting kept)."""
+    from rllib_marl.build import experiment_of_checkpoint
+
+    ck = Path(args.resume).expanduser()
+    run_dir = ck.parent.parent
+    if ck.parent.name == CHECKPOINTS and (run_dir / RUN_CONFIG).is_file():
+        if not (ck / ITERATION).is_file():
+            raise ConfigError("--resume", f"{ck} is not a complete checkpoint (no {ITERATION}); "
+                                          f"resume the run with --resume {run_dir}")
+        return parse_experiment(load_raw(run_dir / RUN_CONFIG), overrides), run_dir, ck, None
+    if not args.output:
+        raise ConfigError("--output", f"resuming {ck}, a checkpoint saved outside a run directory, "
+                                      "starts a new run directory: name it with --output DIR")
+    if not any(o.split("=", 1)[0].startswith("stop.") for o in overrides):
+        raise ConfigError("--resume", f"{ck} holds no stop condition (it was saved from Python): say how long "
+                                      "to train, e.g. --set stop.iterations=N (counted from the first "
+                                      "iteration, so N above the checkpoint's) or --set stop.env_steps=N")
+    out = Path(args.output).expanduser()
+    _refuse_existing_run(out)
+    from rllib_marl.rllib_compat import checkpoint_config
+
+    raw = experiment_of_checkpoint(ck, what="--resume").to_plain()
+    raw["stop"] = {}
+    return parse_experiment(raw, overrides), out, ck, checkpoint_config(ck)
+
+
+def _resumed_config(config, args, scale: ScaleConfig):
+    """The checkpoint's own AlgorithmConfig, with the scale flags given on the
+    command line (those left at their defaults keep the checkpoint's values)."""
+    defaults = build_parser().parse_args([])
+    runners = {k: getattr(args, k) for k in ("num_env_runners", "num_envs_per_env_runner")
+               if getattr(args, k) != getattr(defaults, k)}
+    learners = {k: getattr(args, k) for k in ("num_learners", "num_gpus_per_learner")
+                if getattr(args, k) != getattr(defaults, k)}
+    if runners:
+        config.env_runners(**runners)
+    if learners:
+        config.learners(**learners)
+    return config, ScaleConfig(num_env_runners=config.num_env_runners,
+                               num_envs_per_env_runner=config.num_envs_per_env_runner,
+                               num_learners=config.num_learners,
+                               num_gpus_per_learner=config.num_gpus_per_learner)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -188,9 +188,9 @@ def test_the_package_exports_the_configs_without_importing_torch():
 @pytest.mark.parametrize("name", sorted(ALGORITHMS))
 def test_the_rllib_chain_trains_saves_restores_and_evaluates(ray_local, tmp_path, name):
     """``XConfig().environment(...).training(...).build_algo()``, ``train()``,
-    ``save_to_path()``, ``Algorithm.from_checkpoint()``, then the evaluate CLI on
-    that checkpoint: on the iterated prisoner's dilemma, which no tuned example
-    names. Our env runner and metrics come with the chain."""
+    ``save_to_path()``, ``Algorithm.from_checkpoint()``, then the evaluate CLI and
+    ``train --resume`` on that checkpoint: on the iterated prisoner's dilemma,
+    which no tuned example names. Our env runner and metrics come with the chain."""
     import json
     import math
 
@@ -223,6 +223,17 @@ def test_the_rllib_chain_trains_saves_restores_and_evaluates(ray_local, tmp_path
     assert evaluate.main([path, "--episodes", "4", "--output", str(out)]) == 0
     stats = json.loads(out.read_text())
     assert stats["episodes"] == 4 and math.isfinite(stats["team_return"]["mean"])
+    # The CLI continues it: a new run directory, the checkpoint's own config.
+    from rllib_marl import train
+
+    run = tmp_path / "run"
+    assert train.main(["--resume", path, "--set", "stop.iterations=3"]) == 2  # where to?
+    assert train.main(["--resume", path, "--output", str(run)]) == 2  # how long?
+    assert not run.exists()
+    assert train.main(["--resume", path, "--output", str(run), "--set", "stop.iterations=3", "--quiet"]) == 0
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["iterations"] == 3
+    assert [int(r.split(",")[0]) for r in (run / "progress.csv").read_text().splitlines()[1:]] == [2, 3]
 
 
 @pytest.mark.parametrize("name", sorted(ALGORITHMS))
