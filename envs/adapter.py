@@ -24,7 +24,7 @@ Actors read ``obs`` (+ ``agent_id``); centralized critics read ``state``.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 import gymnasium as gym
 import numpy as np
@@ -54,6 +54,7 @@ from rllib_marl.envs.observations import (  # noqa: F401  (re-exported names)
     comm_spaces,
     is_image,
     model_space,
+    random_action,
     split_obs_space,
     split_observation,
 )
@@ -126,7 +127,7 @@ class _PettingZooAdapter(MultiAgentEnv):
                         "using their concatenation (set env.global_state: env to use state() anyway)")
         if mode == "env" and not has_state:
             raise EnvError(
-                f"env.global_state: {cfg.name} has no state(); use concat or auto"
+                f"env.global_state: {cfg.label} has no state(); use concat or auto"
             )
         self.global_state_mode = mode
         self._state_image = None  # (H, W, channels per agent) when the concat state stacks frames
@@ -185,7 +186,7 @@ class _PettingZooAdapter(MultiAgentEnv):
     def _comm_setup(self, cfg: EnvConfig):
         """The teams that exchange messages (``env.teams``), each in sorted agent order."""
         if self.api != "parallel":
-            raise EnvError(f"comm: {cfg.name} is turn-based (AEC); messages are exchanged between agents "
+            raise EnvError(f"comm: {cfg.label} is turn-based (AEC); messages are exchanged between agents "
                            "acting in the same step, so communication needs a parallel env")
         if not 0.0 <= cfg.comm_dropout <= 1.0:
             raise EnvError(f"comm.dropout: {cfg.comm_dropout} is outside [0, 1]")
@@ -404,11 +405,94 @@ class AECPettingZooAdapter(_PettingZooAdapter):
         return obs, rewards, terms, truncs, infos
 
 
-def make_env(cfg: EnvConfig | Dict[str, Any], render_mode: str | None = None):
-    """Builds the RLlib-facing adapter for an env config (dataclass or dict)."""
+#: ``env.teams: auto`` plays at most this many random episodes (and steps) to tell a zero-sum game.
+SIDE_PROBE_EPISODES = 4
+SIDE_PROBE_STEPS = 2000
+
+
+def resolve_teams(env, teams: str, seed: int = 0) -> Tuple[str, str]:
+    """``(teams, why)``: ``env.teams`` with ``auto`` resolved for a built adapter.
+
+    ``per_agent`` for a two-player zero-sum game: the env says so
+    (``metadata["zero_sum"]``), or in up to :data:`SIDE_PROBE_EPISODES` random
+    episodes the two returns, in the env's own rewards, always cancel and are
+    not all zero. Anything else is ``one``. The env is reset afterwards by
+    whoever uses it next (each episode starts with a reset)."""
+    if teams != "auto":
+        return teams, ""
+    agents = list(env.possible_agents)
+    if len(agents) != 2:
+        return "one", ""
+    meta = getattr(env.env, "metadata", None) or {}
+    if "zero_sum" in meta:
+        return ("per_agent" if meta["zero_sum"] else "one"), "the env's metadata (zero_sum)"
+    rng = np.random.default_rng(seed)
+    finished = []
+    obs, _ = env.reset(seed=seed)
+    for _ in range(SIDE_PROBE_STEPS):
+        obs, _, terms, truncs, _ = env.step(
+            {a: random_action(env.action_spaces[a], o, rng) for a, o in obs.items()})
+        if terms["__all__"] or truncs["__all__"]:
+            finished.append(env.env_returns)
+            if len(finished) == SIDE_PROBE_EPISODES or abs(sum(finished[-1].values())) > 1e-6 * max(
+                    1e-9, max(abs(v) for v in finished[-1].values())):
+                break  # enough episodes, or one whose returns do not cancel
+            obs, _ = env.reset(seed=seed + len(finished))
+    if not finished:
+        return "one", ""
+    scale = max(1e-9, max(abs(v) for r in finished for v in r.values()))
+    cancel = all(abs(sum(r.values())) <= 1e-6 * scale for r in finished)
+    if cancel and scale > 1e-9:
+        return "per_agent", (f"two players whose returns cancelled in {len(finished)} random episodes: a "
+                             "zero-sum game, reported per player (env.teams: one to report a team return)")
+    return "one", ""
+
+
+#: Random steps :func:`degenerate_notes` plays.
+DEGENERATE_STEPS = 300
+
+
+def degenerate_notes(env, steps: int = DEGENERATE_STEPS, seed: int = 0) -> list:
+    """Warnings about an env a run would train on without learning anything,
+    from ``steps`` random steps: every episode ended after its first step (a
+    turn-based game, or with nothing paid: e.g. an episode cut short by a wrong
+    length limit), or every reward was 0. Each names what was seen."""
+    rng = np.random.default_rng(seed)
+    lengths, t, nonzero, done_steps = [], 0, False, 0
+    obs, _ = env.reset(seed=seed)
+    for i in range(steps):
+        if not obs:
+            break
+        obs, rewards, terms, truncs, _ = env.step(
+            {a: random_action(env.action_spaces[a], o, rng) for a, o in obs.items()})
+        t += 1
+        nonzero = nonzero or any(abs(float(r)) > 0.0 for r in env.env_returns.values())
+        if nonzero and (t >= 2 or any(n > 1 for n in lengths)):
+            return []  # it pays, and an episode outlasted its first step: nothing to say
+        if terms["__all__"] or truncs["__all__"]:
+            lengths.append(t)
+            done_steps = i + 1
+            t = 0
+            obs, _ = env.reset(seed=seed + len(lengths))
+    notes = []
+    if len(lengths) >= 3 and max(lengths) == 1 and (env.api == "aec" or not nonzero):
+        notes.append(f"every one of {len(lengths)} random episodes ended after its first step"
+                     + (" in a turn-based game (the other player never moved)" if env.api == "aec" else
+                        " with every reward 0")
+                     + "; check the env's length limit (max_cycles, max_game_length)")
+    elif not nonzero:
+        played = done_steps if lengths else steps
+        notes.append(f"every reward was 0 over the first {played} random steps ({len(lengths)} episodes ended); "
+                     "expected for a sparse-reward env (LBF, RWARE), else check the env's rewards")
+    return notes
+
+
+def make_env(cfg: EnvConfig | Dict[str, Any], render_mode: str | None = None, context=None):
+    """Builds the RLlib-facing adapter for an env config (dataclass or dict);
+    ``context``: RLlib's ``EnvContext`` where an env runner builds it."""
     if not isinstance(cfg, EnvConfig):
         cfg = EnvConfig.from_dict(cfg)
-    env, api = make_pettingzoo(cfg, render_mode=render_mode)
+    env, api = make_pettingzoo(cfg, render_mode=render_mode, context=context)
     cls = ParallelPettingZooAdapter if api == "parallel" else AECPettingZooAdapter
     return cls(cfg, env, api)
 
@@ -423,4 +507,4 @@ class RLlibEnv(MultiAgentEnv):
     def __new__(cls, env_config: Optional[Dict[str, Any]] = None):
         cfg = dict(env_config or {})
         render_mode = cfg.pop("render_mode", None)
-        return make_env(cfg, render_mode=render_mode)
+        return make_env(cfg, render_mode=render_mode, context=env_config)

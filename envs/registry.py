@@ -12,14 +12,21 @@ import inspect
 import sys
 from typing import Any, Callable, Dict, Tuple
 
-from pettingzoo import AECEnv, ParallelEnv
-
 from rllib_marl.envs.cycles import speed_up_conversions
+from rllib_marl.envs.sources import (
+    AS_CONFIG,
+    AS_KEYWORDS,
+    GYMNASIUM,
+    EnvError,
+    as_pettingzoo,
+    construct,
+    env_label,
+    gymnasium_maker,
+    registered_creator,
+    resolve_callable,
+)
 from rllib_marl.envs.spec import APIS, EnvConfig
 
-
-class EnvError(ValueError):
-    """An environment cannot be built as configured."""
 
 
 def _games():
@@ -45,33 +52,45 @@ def list_envs() -> Tuple[str, ...]:
     return BUILTIN_ENVS
 
 
-def _resolve(name: str, api: str) -> Tuple[Callable[..., Any], str]:
-    """Returns (constructor, api) for an env name."""
+def _resolve(name: Any, api: str, kwargs: Dict[str, Any]) -> Tuple[Callable[..., Any], str, str]:
+    """Returns (constructor, api, how it takes kwargs) for an env name (see
+    ``rllib_marl.envs.sources`` for what a name may be)."""
     if api not in APIS:
         raise EnvError(f"env.api: unknown value {api!r}; allowed: {', '.join(APIS)}")
+    if not isinstance(name, str):
+        ctor, how = resolve_callable(name, kwargs)
+        return ctor, ("parallel" if api == "auto" else api), how
     if name in BUILTIN_ENVS:
         if api == "aec":
             raise EnvError(f"env.name: {name!r} is a Parallel game; use api: parallel")
-        return _games()[name], "parallel"
+        return _games()[name], "parallel", AS_KEYWORDS
     if not name:
         raise EnvError(
             "env.name: missing; use a built-in game "
-            f"({', '.join(BUILTIN_ENVS)}) or an import path like mpe2.simple_spread_v3"
+            f"({', '.join(BUILTIN_ENVS)}), an import path like mpe2.simple_spread_v3, "
+            "gymnasium:<id> for a Gymnasium multi-agent env, or (from Python) an env class or factory"
         )
+    if name.startswith(GYMNASIUM):
+        return gymnasium_maker(name), "parallel", AS_KEYWORDS
+    creator = registered_creator(name)
+    if creator is not None:  # ray.tune.register_env: RLlib's creators take the env config
+        return creator, "parallel", AS_CONFIG
     if ":" in name:
         mod_name, attr = name.split(":", 1)
         mod = _import(name, mod_name)
         if not hasattr(mod, attr):
             raise EnvError(f"env.name: module {mod_name!r} has no attribute {attr!r}")
-        return getattr(mod, attr), ("parallel" if api == "auto" else api)
+        ctor, how = resolve_callable(getattr(mod, attr), kwargs)
+        return ctor, ("parallel" if api == "auto" else api), how
     mod = _import(name, name)
     if api in ("auto", "parallel") and hasattr(mod, "parallel_env"):
-        return mod.parallel_env, "parallel"
+        return mod.parallel_env, "parallel", AS_KEYWORDS
     if api in ("auto", "aec") and hasattr(mod, "env"):
-        return mod.env, "aec"
+        return mod.env, "aec", AS_KEYWORDS
     raise EnvError(
         f"env.name: module {name!r} has no {'parallel_env' if api == 'parallel' else 'env'}()"
-        " constructor; is it a PettingZoo environment module?"
+        " constructor; is it a PettingZoo environment module? (a name registered with "
+        "ray.tune.register_env must be registered in this process first)"
     )
 
 
@@ -166,32 +185,25 @@ def _give_np_random(env, cfg: EnvConfig) -> None:
         pass
 
 
-def make_pettingzoo(cfg: EnvConfig, render_mode: str | None = None):
-    """Builds the raw PettingZoo env described by ``cfg`` (wrappers applied).
+def make_pettingzoo(cfg: EnvConfig, render_mode: str | None = None, context=None):
+    """Builds the env described by ``cfg`` as a PettingZoo env (wrappers applied);
+    ``context``: RLlib's ``EnvContext`` on an env runner (its worker index reaches
+    constructors that take a config dict).
 
     Returns:
         (env, api) with api ``"parallel"`` or ``"aec"``.
     """
-    ctor, api = _resolve(cfg.name, cfg.api)
     kwargs = dict(cfg.kwargs)
+    ctor, api, how = _resolve(cfg.name, cfg.api, kwargs)
     if render_mode is not None:
         kwargs["render_mode"] = render_mode
-    _check_kwargs(ctor, kwargs, cfg.name)
-    try:
-        env = ctor(**kwargs)
-    except (TypeError, ValueError, AssertionError) as e:
-        raise EnvError(f"env.kwargs: {cfg.name} rejected {kwargs}: {e}") from None
-    if isinstance(env, ParallelEnv):
-        api = "parallel"
-    elif isinstance(env, AECEnv):
-        api = "aec"
-    else:
-        raise EnvError(
-            f"env.name: {cfg.name} built a {type(env).__name__}, not a PettingZoo "
-            "ParallelEnv or AECEnv"
-        )
+    label = env_label(cfg.name)
+    if how == AS_KEYWORDS:
+        _check_kwargs(ctor, kwargs, label)
+    env = construct(ctor, how, kwargs, label, context)
+    env, api = as_pettingzoo(env, label)
     if cfg.api != "auto" and api != cfg.api:
-        raise EnvError(f"env.api: {cfg.name} is a {api} env, not {cfg.api}")
+        raise EnvError(f"env.api: {label} is a {api} env, not {cfg.api}")
     _give_np_random(env, cfg)
     env = _apply_wrappers(env, cfg)
     speed_up_conversions(env)  # pettingzoo's AEC→parallel step without its discarded reads

@@ -17,7 +17,18 @@ TEAM_AGGREGATES = ("sum", "mean")
 GLOBAL_STATE_MODES = ("auto", "env", "concat", "none")
 APIS = ("auto", "parallel", "aec")
 TEAM_RETURN_CONVENTIONS = ("auto", "sum", "mean")
-TEAMS = ("one", "by_prefix")
+TEAMS = ("auto", "one", "by_prefix", "per_agent")
+
+
+def env_label(name: Any) -> str:
+    """A printable name of an env: the string, or ``module:qualname`` of a class or function."""
+    if isinstance(name, str):
+        return name
+    mod = getattr(name, "__module__", None)
+    qual = getattr(name, "__qualname__", None) or getattr(name, "__name__", None)
+    if mod and qual:
+        return f"{mod}:{qual}"
+    return repr(name)
 
 
 def agent_prefix(agent_id: str) -> str:
@@ -33,10 +44,26 @@ def teams_by_prefix(agents) -> Dict[str, List[str]]:
     return teams
 
 
-def team_lists(agents, teams: str) -> List[List[str]]:
-    """The teams of ``env.teams`` (``one`` or ``by_prefix``) as lists of agents, in the agents' order."""
+def teams_of(agents, teams: str) -> Dict[str, List[str]]:
+    """``{team: [agents]}`` of ``env.teams``, in the agents' order: ``one`` (and an
+    unresolved ``auto``) one team of all agents, ``by_prefix`` one per name
+    prefix, ``per_agent`` each agent its own side."""
     agents = list(agents)
-    return [agents] if teams == "one" else list(teams_by_prefix(agents).values())
+    if teams == "by_prefix":
+        return teams_by_prefix(agents)
+    if teams == "per_agent":
+        return {str(a): [a] for a in agents}
+    return {"team": agents}
+
+
+def competitive(teams: str) -> bool:
+    """Whether ``env.teams`` splits the agents into sides (no overall team return)."""
+    return teams in ("by_prefix", "per_agent")
+
+
+def team_lists(agents, teams: str) -> List[List[str]]:
+    """The teams of ``env.teams`` as lists of agents, in the agents' order."""
+    return list(teams_of(agents, teams).values())
 
 
 @dataclass
@@ -72,7 +99,10 @@ class EnvConfig:
         name: a registered short name (see ``rllib_marl.envs.registry.list_envs``)
             or an import path to a PettingZoo env module such as
             ``mpe2.simple_spread_v3`` or ``pettingzoo.classic.rps_v2``, or
-            ``package.module:callable`` returning a PettingZoo env.
+            ``package.module:callable`` returning an env, ``gymnasium:<id>``
+            (a Gymnasium env with Tuple spaces, e.g. LBF, RWARE), a name
+            registered with ``ray.tune.register_env``, or (from Python) an env
+            class or factory: see ``rllib_marl.envs.sources``.
         kwargs: keyword arguments for the env constructor.
         api: ``parallel`` (simultaneous moves), ``aec`` (turn-based), or
             ``auto`` (parallel where the module has ``parallel_env``).
@@ -90,10 +120,14 @@ class EnvConfig:
         action_mask_from_info: read action masks from ``infos[agent]["action_mask"]``
             (masks inside dict observations are always detected).
         teams: how returns are reported: ``one`` (all agents are one team: a
-            cooperative game) or ``by_prefix`` (one team per agent-name prefix,
+            cooperative game), ``by_prefix`` (one team per agent-name prefix,
             e.g. ``adversary`` and ``agent`` in mpe2's simple_tag: competitive
             and mixed games, where a sum over opponents means nothing; each
-            team's return is reported, no overall team return).
+            team's return is reported, no overall team return), ``per_agent``
+            (each agent its own side: two-player games) or ``auto`` (``per_agent``
+            for a two-player zero-sum game, told by the env's metadata
+            ``zero_sum`` or by random episodes whose two returns always cancel;
+            else ``one``).
         comm: add the communication keys (``team_obs``, ``comm_links``,
             ``comm_self``) to each agent's observation, for the agents of each
             team (as ``teams`` defines them). Set from the experiment's
@@ -102,7 +136,7 @@ class EnvConfig:
             (also set from the ``comm`` block; evaluation has its own).
     """
 
-    name: str = ""
+    name: Any = ""  # a string, or (from Python) a class or function
     kwargs: Dict[str, Any] = field(default_factory=dict)
     api: str = field(default="auto", metadata={"choices": APIS})
     wrappers: List[WrapperConfig] = field(default_factory=list)
@@ -111,9 +145,14 @@ class EnvConfig:
     agent_id: bool = False
     team_return: str = field(default="auto", metadata={"choices": TEAM_RETURN_CONVENTIONS})
     action_mask_from_info: bool = False
-    teams: str = field(default="one", metadata={"choices": TEAMS})
+    teams: str = field(default="auto", metadata={"choices": TEAMS})
     comm: bool = False
     comm_dropout: float = 0.0
+
+    @property
+    def label(self) -> str:
+        """The env's name as text (``module:qualname`` of a class or function)."""
+        return env_label(self.name)
 
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)

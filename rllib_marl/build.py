@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Tuple
 
 from rllib_marl.algorithms.base import SHARED_MODULE, AgentToModule, OneModule
-from rllib_marl.config import SHARING, ExperimentConfig, ScaleConfig, resolved_env_config
+from rllib_marl.config import SHARING, ExperimentConfig, ScaleConfig, check_teams, resolved_env_config
 from rllib_marl.envs.spec import agent_prefix
 from rllib_marl.probe import first_steps, inspect_env
 from rllib_marl.schema import ConfigError
@@ -58,6 +58,10 @@ def prepare(exp: ExperimentConfig, scale: ScaleConfig = ScaleConfig()) -> Prepar
             raise
         except ValueError as e:  # one of RLlib's own checks
             raise ConfigError("config", str(e).splitlines()[0]) from None
+        # env.teams: auto is resolved from the env (a zero-sum two-player game is
+        # reported per player); the experiment says what was resolved from here on.
+        exp.env.teams = config.env_config.get("teams", exp.env.teams)
+        check_teams(exp)
         if exp.league is not None:
             mapping = {a: f"seat_{k}" for a, k in config.policy_mapping_fn.seats.items()}
         first_steps(env, exp)
@@ -100,7 +104,7 @@ def _mapping(env, exp: ExperimentConfig) -> Dict[str, str]:
         teams = sorted({agent_prefix(a) for a in env.possible_agents})
         for t in exp.expected.team_returns:
             if t not in teams:
-                raise ConfigError(f"expected.team_returns.{t}", f"no such team; {exp.env.name}'s teams "
+                raise ConfigError(f"expected.team_returns.{t}", f"no such team; {exp.env.label}'s teams "
                                                                 f"(by agent-name prefix) are {', '.join(teams)}")
     if exp.league is not None:
         return {}  # the seats: known once the config has read the env (see prepare)
@@ -177,7 +181,7 @@ def _check_comm_teams(env, exp: ExperimentConfig, mapping: Dict[str, str]) -> No
     """Each team that exchanges messages is played by one module (its members
     share the message encoder). The teams are the env's own (``comm_teams``)."""
     for members in env.comm_teams:
-        team = "all agents" if exp.env.teams == "one" else agent_prefix(members[0])
+        team = "all agents" if exp.env.teams in ("one", "auto") else agent_prefix(members[0])
         modules = sorted({mapping[a] for a in members})
         if len(modules) > 1:
             raise ConfigError("multi_agent.sharing", (
@@ -190,7 +194,7 @@ def _check_comm_teams(env, exp: ExperimentConfig, mapping: Dict[str, str]) -> No
 
 def module_mapping(env, sharing: str) -> Dict[str, str]:
     """``{agent: module}`` of a built env by ``multi_agent.sharing``."""
-    return sharing_mapping(env.possible_agents, env.observation_spaces, env.action_spaces, sharing, env.cfg.name)
+    return sharing_mapping(env.possible_agents, env.observation_spaces, env.action_spaces, sharing, env.cfg.label)
 
 
 def sharing_mapping(agents, observation_spaces, action_spaces, sharing: str, name: str = "the env") -> Dict[str, str]:

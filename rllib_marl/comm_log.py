@@ -102,7 +102,7 @@ def message_log(plan) -> Dict[str, Any]:
         ws = [np.array(s["weights"]) for s in steps if s["team"] == name]
         if ws:
             mean[name] = np.mean(ws, axis=0).round(4).tolist()
-    return {"env": exp.env.name, "comm": exp.comm.type, "rounds": exp.comm.rounds, "dropout": plan.comm_dropout,
+    return {"env": exp.env.label, "comm": exp.comm.type, "rounds": exp.comm.rounds, "dropout": plan.comm_dropout,
             "episode_seed": seed, "length": t, "returns": returns, "teams": teams,
             "mean_weights": mean, "steps": steps,
             "about": "weights[round][receiver][sender], members in each team's order; links[r][s] = 1 when r "

@@ -312,12 +312,7 @@ def _check_numbers(exp: ExperimentConfig) -> None:
             raise ConfigError(f"stop.{name}", "must be >= 1")
     if all(getattr(exp.stop, f.name) is None for f in dataclasses.fields(StopConfig)):
         raise ConfigError("stop", "set at least one of env_steps, iterations, time_s, team_return")
-    if exp.env.teams == "by_prefix":
-        _refuse_team_return(exp, "with env.teams: by_prefix there is no overall team return (a sum over "
-                                 "opponents means nothing); use expected.team_returns with one entry per team")
-    elif exp.expected.team_returns:
-        raise ConfigError("expected.team_returns", "needs env.teams: by_prefix (one return per team); "
-                                                   "with one team use expected.team_return")
+    check_teams(exp)
     if exp.checkpoint.interval < 0 or exp.checkpoint.keep < 1:
         raise ConfigError("checkpoint", "interval must be >= 0 and keep >= 1")
     if exp.expected.exploitability is not None and exp.league is None:
@@ -353,6 +348,18 @@ def _check_comm(exp: ExperimentConfig) -> None:
     if not exp.spec.comm:
         raise ConfigError("comm", f"{exp.algorithm} does not support learned communication yet; algorithms "
                                   f"that do: {algorithms_with('comm')}")
+
+
+def check_teams(exp: ExperimentConfig) -> None:
+    """Team-return settings against ``env.teams`` (again once ``auto`` is resolved
+    from the env: ``rllib_marl.build.prepare``)."""
+    if exp.env.teams in ("by_prefix", "per_agent"):
+        _refuse_team_return(exp, f"with env.teams: {exp.env.teams} there is no overall team return (a sum over "
+                                 "opponents means nothing); use expected.team_returns with one entry per side"
+                                 + (" (each agent's name)" if exp.env.teams == "per_agent" else ""))
+    elif exp.expected.team_returns and exp.env.teams == "one":
+        raise ConfigError("expected.team_returns", "needs env.teams: by_prefix or per_agent (one return per "
+                                                   "side); with one team use expected.team_return")
 
 
 def _refuse_team_return(exp: ExperimentConfig, why: str) -> None:
@@ -428,4 +435,8 @@ def load_experiment(path, overrides: List[str] = ()) -> ExperimentConfig:
 
 
 def dump_experiment(exp: ExperimentConfig, path: str | Path) -> None:
-    Path(path).write_text(yaml.safe_dump(exp.to_plain(), sort_keys=False))
+    raw = exp.to_plain()
+    # An env class or function given from Python is written as its import path
+    # (module:qualname), which env.name reads back where the module is importable.
+    raw["env"]["name"] = exp.env.label
+    Path(path).write_text(yaml.safe_dump(raw, sort_keys=False))

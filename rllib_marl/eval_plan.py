@@ -166,7 +166,7 @@ class EvalPlan:
 def _sides(plan: EvalPlan, agents: List[str]) -> Tuple[Optional[Dict[str, List[str]]], bool]:
     """The two sides of a game, if any, and whether they are only inferred (two
     agents, one team: sides only if the episodes turn out zero-sum)."""
-    from rllib_marl.envs.spec import teams_by_prefix
+    from rllib_marl.envs.spec import competitive, teams_of
 
     if plan.opponent is not None:
         mine = [a for a in agents if plan.seats[a][0] is plan.main]
@@ -175,8 +175,8 @@ def _sides(plan: EvalPlan, agents: List[str]) -> Tuple[Optional[Dict[str, List[s
     exp = plan.main.exp
     if exp.league is not None:
         return {a: [a] for a in agents}, False
-    if exp.env.teams == "by_prefix":
-        teams = teams_by_prefix(agents)
+    if competitive(exp.env.teams):
+        teams = teams_of(agents, exp.env.teams)
         return (teams if len(teams) == 2 else None), False
     if len(agents) == 2:  # e.g. a two-player board game trained without a league: see summarize
         return {a: [a] for a in agents}, True

@@ -214,7 +214,7 @@ def describe(values: List[float]) -> Dict[str, float]:
 
 def summarize(plan: EvalPlan, records: List[Dict[str, Any]]) -> Dict[str, Any]:
     """Per-agent, team / per-team and per-side statistics of the episodes."""
-    from rllib_marl.envs.spec import teams_by_prefix
+    from rllib_marl.envs.spec import competitive, teams_of
     from rllib_marl.metrics import team_value
 
     exp, convention = plan.main.exp, plan.convention
@@ -223,12 +223,12 @@ def summarize(plan: EvalPlan, records: List[Dict[str, Any]]) -> Dict[str, Any]:
         "agent_returns": {a: describe([r["returns"][a] for r in records if a in r["returns"]]) for a in agents},
         "episode_length": describe([float(r["length"]) for r in records]),
     }
-    cooperative = exp.env.teams != "by_prefix" and exp.league is None and plan.opponent is None
+    cooperative = not competitive(exp.env.teams) and exp.league is None and plan.opponent is None
     if cooperative:
         out["team_return"] = describe([team_value(r["returns"], agents, convention) for r in records])
-    elif exp.env.teams == "by_prefix":
+    elif competitive(exp.env.teams):
         out["team_returns"] = {t: describe([team_value(r["returns"], members, convention) for r in records])
-                               for t, members in teams_by_prefix(agents).items()}
+                               for t, members in teams_of(agents, exp.env.teams).items()}
     if plan.sides:
         names = list(plan.sides)
         side_returns = {s: [team_value(r["returns"], plan.sides[s], "sum") for r in records] for s in names}
@@ -309,16 +309,16 @@ def marl_eval_layout(plan: EvalPlan, records: List[Dict[str, Any]], stats: Dict[
     """The episodes in marl-eval's layout: env → task → algorithm → run → step,
     with the groups :func:`summarize` reported (``stats``): the two sides, the
     teams, or one team (``return``)."""
-    from rllib_marl.envs.spec import teams_by_prefix
+    from rllib_marl.envs.spec import teams_of
     from rllib_marl.metrics import team_value
 
     exp, convention = plan.main.exp, plan.convention
-    name = exp.env.name.split(":")[-1]
+    name = exp.env.label.split(":")[-1]
     env_name, task = (name.rsplit(".", 1) if "." in name else ("rllib_marl", name))
     agents = sorted({a for r in records for a in r["returns"]})
     metrics: Dict[str, List[float]] = {}
     if "side_returns" in stats or "team_returns" in stats:
-        groups = plan.sides if "side_returns" in stats else teams_by_prefix(agents)
+        groups = plan.sides if "side_returns" in stats else teams_of(agents, exp.env.teams)
         for g, members in groups.items():
             metrics[f"return_{g}"] = [team_value(r["returns"], members, convention) for r in records]
     else:
@@ -351,18 +351,18 @@ def check_renderable(exp, path: str, what: str = "--render") -> None:
     try:
         env = make_env(resolved_env_config(exp), render_mode="rgb_array")
     except Exception as e:  # noqa: BLE001 - the env's own refusal, reported as ours
-        raise ConfigError(what, f"{exp.env.name} cannot render rgb_array frames ({e})") from None
+        raise ConfigError(what, f"{exp.env.label} cannot render rgb_array frames ({e})") from None
     try:
         env.reset(seed=0)
         frame = env.render()
     except Exception as e:  # noqa: BLE001
-        raise ConfigError(what, f"{exp.env.name} cannot render rgb_array frames ({type(e).__name__}: {e})") from None
+        raise ConfigError(what, f"{exp.env.label} cannot render rgb_array frames ({type(e).__name__}: {e})") from None
     finally:
         env.close()
     import numpy as np
 
     if not (isinstance(frame, np.ndarray) and frame.ndim == 3 and frame.shape[-1] in (3, 4)):
-        raise ConfigError(what, f"{exp.env.name} gives no rgb_array frame (render() returned "
+        raise ConfigError(what, f"{exp.env.label} gives no rgb_array frame (render() returned "
                                       f"{type(frame).__name__}); it cannot be recorded")
 
 
@@ -476,7 +476,7 @@ def run(args, plan: EvalPlan) -> int:
     who = ", ".join(f"{a}: {'opponent ' if s.label == OPPONENT else ''}{m}" for a, (s, m) in plan.seats.items())
     comm_text = (f" | {exp.comm.type} messages, dropout {plan.comm_dropout:g}"
                  if plan.comm_dropout is not None else "")
-    print(f"evaluating {plan.main.checkpoint} | {exp.env.name} ({env_pkg}) | {who}{comm_text}", flush=True)
+    print(f"evaluating {plan.main.checkpoint} | {exp.env.label} ({env_pkg}) | {who}{comm_text}", flush=True)
     records = sample_episodes(plan, verbose=args.verbose)
     stats = summarize(plan, records)
     header = (f"{len(records)} episodes, {'exploring' if plan.explore else 'greedy'}, seed {plan.seed} | "
@@ -491,7 +491,7 @@ def run(args, plan: EvalPlan) -> int:
         "seats": {a: {"source": "opponent" if s.label == OPPONENT else "checkpoint", "module": m}
                   for a, (s, m) in plan.seats.items()},
         "algorithm": exp.algorithm,
-        "env": exp.env.name,
+        "env": exp.env.label,
         "env_kwargs": exp.env.kwargs,
         "env_package": env_pkg,
         "team_return_convention": convention,

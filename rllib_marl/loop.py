@@ -131,7 +131,7 @@ def run(plan: Plan, as_test: bool = False, quiet: bool = False, num_cpus: Option
     if log.rows:
         wall_offset = float(log.rows[-1]["wall_s"])
     print(
-        f"{exp.algorithm} on {exp.env.name} | modules: {sorted(config.policies)} | "
+        f"{exp.algorithm} on {exp.env.label} | modules: {sorted(config.policies)} | "
         f"env runners {plan.scale.num_env_runners} x {plan.scale.num_envs_per_env_runner} envs | "
         f"learners {plan.scale.num_learners} | output {out}",
         flush=True,
@@ -142,6 +142,7 @@ def run(plan: Plan, as_test: bool = False, quiet: bool = False, num_cpus: Option
     ev = exp.evaluation
     evaluated = False
     interrupts = Interrupts()
+    warned_no_games = False  # a league iteration without a game is said once a run
     prev = log.rows[-1].get("env_step_failures") if log.rows else 0  # a resumed run's count so far
     failures = int(prev) if isinstance(prev, (int, float)) and math.isfinite(prev) else 0
     try:
@@ -180,6 +181,13 @@ def run(plan: Plan, as_test: bool = False, quiet: bool = False, num_cpus: Option
                       f"progress dropped; the errors are in {out / LIBRARY_LOG if not verbose else 'the log above'}",
                       file=sys.stderr, flush=True)
                 failures = row["env_step_failures"]
+            if (row.get("league/games") == 0 and row.get("league/pool", 0) and not warned_no_games
+                    and exp.league is not None and exp.league.pfsp + exp.league.verification > 0):
+                print(f"warning: league iteration {it} recorded no game between two different players (every "
+                      "episode was self-play, or no episode finished in the iteration): its payoff table and Elo "
+                      "did not change; check the env's episode length against train_batch_size, or lower "
+                      "league.self_play", file=sys.stderr, flush=True)
+                warned_no_games = True
             reason = _stop_reached(exp, result, wall)
             if interrupts.received:
                 reason = f"interrupted ({interrupts.received})"
@@ -213,7 +221,7 @@ def run(plan: Plan, as_test: bool = False, quiet: bool = False, num_cpus: Option
 
     conv = result.get("team_return_convention", "sum")
     plot_curve(log.rows, out / "learning_curve.png",
-               f"{exp.algorithm} on {exp.env.name} (seed {exp.seed})", conv)
+               f"{exp.algorithm} on {exp.env.label} (seed {exp.seed})", conv)
     team = float(result.get("team_return_mean", float("nan")))
     from rllib_marl.report import env_version
 
@@ -221,7 +229,7 @@ def run(plan: Plan, as_test: bool = False, quiet: bool = False, num_cpus: Option
     expected = exp.expected.team_return
     summary_data = {
         "algorithm": exp.algorithm,
-        "env": exp.env.name,
+        "env": exp.env.label,
         "env_kwargs": exp.env.kwargs,
         "env_package": env_pkg,
         "seed": exp.seed,
@@ -252,7 +260,7 @@ def run(plan: Plan, as_test: bool = False, quiet: bool = False, num_cpus: Option
         summary_data["league_files"] = export_league(league, out)
     write_json(out / "summary.json", summary_data)
     print(f"\nstopped: {reason}")
-    print(summary(result, f"{exp.env.name} ({env_pkg})", wall))
+    print(summary(result, f"{exp.env.label} ({env_pkg})", wall))
     if league is not None:
         print(league_summary(league))
     print(f"checkpoint: {final}\nlearning curve: {out / 'learning_curve.png'}\n"

@@ -6,7 +6,7 @@ entry carries. The team return is the sum of the agents' returns, or their mean
 for envs whose agents all receive one shared team reward (``env.team_return``;
 the env's ``metadata["team_return"]`` decides under ``auto``).
 
-Competitive and mixed games (``env.teams: by_prefix``) report one return per
+Competitive and mixed games (``env.teams: by_prefix`` / ``per_agent``) report one return per
 team (same convention, over that team's agents) and no overall team return: a
 sum over opponents means nothing.
 """
@@ -20,7 +20,7 @@ from ray.rllib.callbacks.callbacks import RLlibCallback
 
 from rllib_marl.envs.adapter import ENV_RETURN_INFO
 from rllib_marl.envs.env_metrics import ENV_METRICS_INFO
-from rllib_marl.envs.spec import teams_by_prefix
+from rllib_marl.envs.spec import competitive, teams_of
 
 # Keys under result["env_runners"][MARL_KEY] and top-level result keys.
 MARL_KEY = "marl"
@@ -31,7 +31,7 @@ ENV_STEPS = "env_steps"
 CONVENTION = "team_return_convention"
 EVAL_TEAM_RETURN = "eval_team_return_mean"
 EVAL_AGENT_RETURN = "eval_agent_return_mean"
-TEAM_RETURNS = "team_returns_mean"  # per team, env.teams: by_prefix only
+TEAM_RETURNS = "team_returns_mean"  # per team, env.teams: by_prefix / per_agent only
 EVAL_TEAM_RETURNS = "eval_team_returns_mean"
 ENV_METRICS = "env_metrics_mean"  # the env's own episode metrics (envs/env_metrics.py)
 EVAL_ENV_METRICS = "eval_env_metrics_mean"
@@ -93,8 +93,9 @@ class MarlMetricsCallback(RLlibCallback):
         cfg = getattr(env_runner, "config", None)
         conv = self._convention(cfg)
         win = smoothing_window(cfg)
-        if self._teams(cfg) == "by_prefix":
-            for name, members in teams_by_prefix(returns).items():
+        teams = self._teams(cfg)
+        if competitive(teams):
+            for name, members in teams_of(sorted(returns), teams).items():
                 metrics_logger.log_value((MARL_KEY, TEAM_RETURNS, name), team_value(returns, members, conv),
                                          window=win)
         elif not _is_league(cfg):  # a league game is two-sided: no team return

@@ -61,7 +61,7 @@ def _refuse_blank_frames(env, exp) -> None:
         hint = ("" if "render_mode" in exp.env.kwargs else
                 "; some envs draw their frames only when rendering (pettingzoo's cooperative_pong_v6 does): "
                 "set env.kwargs.render_mode: rgb_array")
-        raise ConfigError("env", f"{exp.env.name}'s image observations are blank (every pixel "
+        raise ConfigError("env", f"{exp.env.label}'s image observations are blank (every pixel "
                                  f"{int(seen[0].min())}) over {BLANK_FRAME_STEPS} random steps{hint}")
 
 
@@ -86,7 +86,7 @@ def _first_steps(env, exp, images: bool) -> None:
         raise
     except Exception as e:
         wrappers = ", ".join(w.name for w in exp.env.wrappers) or "none"
-        raise ConfigError("env", f"{exp.env.name} failed in its first reset or random steps ({type(e).__name__}: "
+        raise ConfigError("env", f"{exp.env.label} failed in its first reset or random steps ({type(e).__name__}: "
                                  f"{e}); SuperSuit wrappers: {wrappers}") from None
 
 
@@ -118,7 +118,7 @@ def _refuse_undrawn_frames(env, exp) -> None:
                 if x.shape == y.shape and not np.array_equal(x, y):
                     share = float(np.mean(x != y))
                     raise ConfigError(
-                        "env", f"{exp.env.name}'s image observations change with render_mode: at step {step}, "
+                        "env", f"{exp.env.label}'s image observations change with render_mode: at step {step}, "
                                f"{share:.1%} of {a}'s pixels differ between render_mode None and rgb_array (the env "
                                "draws part of its scene only when rendering); set env.kwargs.render_mode: rgb_array")
             if not obs_a or step == BLANK_FRAME_STEPS:

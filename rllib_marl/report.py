@@ -250,14 +250,31 @@ def write_json(path: Path, data: Dict[str, Any]) -> None:
     path.write_text(json.dumps(data, indent=2, default=float))
 
 
-def env_version(name: str) -> str:
-    """``"mpe2 1.1.1"`` for an env import path; our games report rllib_marl's version."""
+def env_version(name) -> str:
+    """``"mpe2 1.1.1"`` for an env import path (or class, or function); our games
+    report rllib_marl's version; ``gymnasium:<id>`` the package that registers it."""
     from importlib import metadata
 
     import rllib_marl
+    from rllib_marl.envs.spec import env_label
 
+    name = env_label(name)
+    if name.startswith("gymnasium:"):
+        from rllib_marl.envs.sources import GYM_PACKAGES
+
+        env_id = name[len("gymnasium:"):]
+        name = env_id if ":" in env_id else GYM_PACKAGES.get(env_id.split("-", 1)[0], "gymnasium") + ":"
     pkg = name.split(":")[0].split(".")[0]
+    if pkg == "__main__":
+        return "an env of the user's script"
     if "." not in name and ":" not in name:
+        try:
+            from rllib_marl.envs.registry import BUILTIN_ENVS
+
+            if name not in BUILTIN_ENVS:
+                return "an env registered with register_env"
+        except ImportError:  # pragma: no cover
+            pass
         return f"rllib_marl {rllib_marl.__version__}"
     try:
         return f"{pkg} {metadata.version(pkg)}"

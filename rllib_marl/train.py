@@ -133,6 +133,11 @@ def make_plan(args) -> Plan:
     env = prepared.env
     if getattr(env, "global_state_note", ""):
         print(env.global_state_note, flush=True)
+    layout = getattr(prepared.config, "env_layout", None)
+    if layout is not None and layout.teams_note:
+        print(f"env.teams auto -> {layout.teams}: {layout.teams_note}", flush=True)
+    for note in (layout.notes if layout is not None else ()):
+        print(f"warning: {exp.env.label}: {note}", flush=True)
     from rllib_marl.memory import available_bytes, estimate
 
     # Refused only for a local run: on a cluster the driver's machine is not where

@@ -13,7 +13,9 @@ chain train the way the CLI does::
   field metadata of that dataclass, and run in :meth:`validate` (the YAML parser
   reads the same metadata).
 * **Our runner and metrics by default**: the env is :class:`~rllib_marl.envs.RLlibEnv`
-  (a PettingZoo env named by ``env_config["name"]``), sampled by
+  (the env named by ``env_config["name"]``: any kind ``rllib_marl.envs.sources``
+  takes; ``.environment(MyEnv, env_config=...)`` is adopted, see
+  :meth:`MarlConfig.adopt_env`), sampled by
   :class:`~rllib_marl.env_runner.FastMultiAgentEnvRunner`, reported by
   :class:`~rllib_marl.metrics.MarlMetricsCallback` (team and per-agent returns,
   env metrics); one shared module (``"shared"``) plays every agent until
@@ -33,16 +35,22 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import json
+import warnings
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple, Type
 
 from ray.rllib.algorithms.algorithm_config import NotProvided
 
 from rllib_marl import rllib_compat
+from rllib_marl.envs.spec import env_label
 from rllib_marl.policies.defaults import ModelConfig
 from rllib_marl.schema import ConfigError, check_fields, check_mapping
 
 SHARED_MODULE = "shared"
+
+
+class EnvWarning(UserWarning):
+    """An env a run would train on without learning anything (see ``EnvLayout.notes``)."""
 
 
 class OneModule:
@@ -91,17 +99,24 @@ class EnvLayout:
     team_return: str
     api: str
     source: str
+    teams: str = "one"  # env.teams with auto resolved (see rllib_marl.envs.adapter.resolve_teams)
+    teams_note: str = ""  # why auto resolved as it did, when it was not "one" by default
+    notes: Tuple[str, ...] = ()  # warnings about a degenerate env (rllib_marl.envs.adapter.degenerate_notes)
+    failure: str = ""  # the error of an env that raised in its first random steps
 
 
 def env_source(config) -> str:
     """A key of the env a config builds: its env and its ``env_config``."""
     env = config.env
     name = env if isinstance(env, str) else f"{getattr(env, '__module__', '')}.{getattr(env, '__qualname__', repr(env))}"
-    return name + "|" + json.dumps(dict(config.env_config or {}), sort_keys=True, default=repr)
+    # Not env.teams: validate() writes the resolved value there (it does not change the env).
+    settings = {k: v for k, v in dict(config.env_config or {}).items() if k != "teams"}
+    return name + "|" + json.dumps(settings, sort_keys=True, default=repr)
 
 
-def layout_of(env, source: str) -> EnvLayout:
-    """Reads an :class:`EnvLayout` from a built multi-agent env."""
+def layout_of(env, source: str, teams: str = "auto") -> EnvLayout:
+    """Reads an :class:`EnvLayout` from a built multi-agent env (``teams``: the
+    ``env.teams`` setting, resolved here when it is ``auto``)."""
     agents = getattr(env, "possible_agents", None)
     if not agents:
         raise ConfigError("env", f"{type(env).__name__} is not a multi-agent env with possible_agents; "
@@ -111,8 +126,31 @@ def layout_of(env, source: str) -> EnvLayout:
     obs = {a: env.get_observation_space(a) for a in agents}
     act = {a: env.get_action_space(a) for a in agents}
     conv = getattr(env, "team_return_convention", "sum")
+    resolved, note = teams, ""
+    from rllib_marl.envs.adapter import resolve_teams
+
+    # Learned communication's teams are fixed when the env is built: no sides then.
+    probe = hasattr(env, "env_returns") and not getattr(env, "comm_teams", None)
+    notes: Tuple[str, ...] = ()
+    failure = ""
+    try:
+        if teams == "auto":
+            resolved, note = resolve_teams(env, teams) if probe else ("one", "")
+        if hasattr(env, "env_returns"):
+            from rllib_marl.envs.adapter import degenerate_notes
+
+            notes = tuple(degenerate_notes(env))
+    except Exception as e:  # noqa: BLE001 - reported by validate(), after the checks of what the algorithm needs
+        resolved = "one" if resolved == "auto" else resolved
+        failure = f"{type(e).__name__}: {e}".splitlines()[0]
     return EnvLayout(agents, obs, act, conv if conv in ("sum", "mean") else "sum",
-                     getattr(env, "api", "parallel"), source)
+                     getattr(env, "api", "parallel"), source, resolved, note, notes, failure)
+
+
+def _rllib_env():
+    from rllib_marl.envs.adapter import RLlibEnv
+
+    return RLlibEnv
 
 
 def _training_args(config) -> frozenset:
@@ -191,21 +229,40 @@ class MarlConfig:
 
     # ----- the env ----------------------------------------------------------------------
 
+    def adopt_env(self) -> None:
+        """``.environment(MyEnv, env_config={...})``, RLlib's way to name an env (a
+        class, a factory, a ``register_env`` name), becomes ours: ``env`` is
+        :class:`~rllib_marl.envs.RLlibEnv` and ``env_config`` is ``{"name": MyEnv,
+        "kwargs": <the env_config given>}`` (the env's own config, as RLlib would
+        pass it), so the adapter presents it (masks, global state, agent ids,
+        returns). Our env settings beside it (``global_state``, ``team_return``,
+        ...) are written the other way: ``env_config={"name": MyEnv, "kwargs":
+        {...}, "global_state": "concat"}`` with ``env`` left as it is."""
+        from rllib_marl.envs.adapter import RLlibEnv
+
+        if self.env is RLlibEnv or self.env is None:
+            return
+        self.env_config = {"name": self.env, "kwargs": dict(self.env_config or {})}
+        self.env = RLlibEnv
+
     def derive_from_env(self, env=None):
         """Reads the :class:`EnvLayout` from ``env`` (or from an env this config
         builds, when none is given). :meth:`validate` calls it when the layout is
         missing or was read from another env."""
+        if env is None:
+            self.adopt_env()
         source = env_source(self)
+        teams = (self.env_config or {}).get("teams", "auto")
         if env is None:
             env = rllib_compat.make_env(self)
             try:
-                self.env_layout = layout_of(env, source)
+                self.env_layout = layout_of(env, source, teams)
             finally:
                 close = getattr(env, "close", None)
                 if close is not None:
                     close()
         else:
-            self.env_layout = layout_of(env, source)
+            self.env_layout = layout_of(env, source, teams)
         return self
 
     def _layout(self) -> EnvLayout:
@@ -286,9 +343,16 @@ class MarlConfig:
 
     def validate(self) -> None:
         if not rllib_compat.is_frozen(self):
+            self.adopt_env()
             self.complete_settings()
             if self.env_layout is None or self.env_layout.source != env_source(self):
                 self.derive_from_env()
+                for note in self.env_layout.notes:
+                    warnings.warn(f"{env_label((self.env_config or {}).get('name'))}: {note}", EnvWarning,
+                                  stacklevel=2)
+            if (self.env_config or {}).get("teams", "auto") == "auto" and self.env is _rllib_env():
+                # The runners' metrics read the resolved value (no env of theirs to probe).
+                self.env_config = {**dict(self.env_config or {}), "teams": self.env_layout.teams}
             self.complete_for_env(self.env_layout)
             from rllib_marl.metrics import MarlMetricsCallback
 
@@ -299,6 +363,9 @@ class MarlConfig:
         if self.framework_str != "torch":
             raise ConfigError("framework", "rllib_marl supports framework='torch' only")
         self.validate_layout(self._layout())
+        if self._layout().failure:
+            raise ConfigError("env", f"{env_label((self.env_config or {}).get('name'))} failed in its first reset "
+                                     f"or random steps ({self._layout().failure})")
         super().validate()
 
     @property

@@ -20,7 +20,8 @@ from rllib_marl.league.league import League
 
 def seats_of(agents: Sequence[str], teams: str) -> Dict[str, int]:
     """Seat (0 or 1) of each agent: the two agents of a two-player game in sorted
-    order, or the two teams (``teams: by_prefix``) in sorted order of their prefix."""
+    order (``teams`` ``one``, ``per_agent`` or ``auto``), or the two teams
+    (``teams: by_prefix``) in sorted order of their prefix."""
     agents = sorted(agents)
     if teams == "by_prefix":
         sides = sorted({agent_prefix(a) for a in agents})
