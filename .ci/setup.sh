@@ -46,11 +46,12 @@ fi
 "$VPY" -c "import torch, sys; print('setup: torch', torch.__version__, 'cuda', torch.version.cuda)"
 # The same pinned versions as every node of a cluster (rllib_marl/cluster.py),
 # with the cluster extra (the multi-node test submits a job with `ray job submit`),
-# the export extra (the tests check exported ONNX policies) and the butterfly
-# extra (pistonball's tuned example needs pymunk).
+# the export extra (the tests check exported ONNX policies), the butterfly
+# extra (pistonball's tuned example needs pymunk) and the Gymnasium suites
+# (lbforaging, rware: the env-source tests and the LBF learning test).
 constraints=$(mktemp)
 "$VPY" rllib_marl/cluster.py constraints > "$constraints"
-pip_q -c "$constraints" -e ".[test,cluster,export,butterfly]"
+pip_q -c "$constraints" -e ".[test,cluster,export,butterfly,lbforaging,rware]"
 rm -f "$constraints"
 "$VPY" -c "import rllib_marl.envs, rllib_marl.policies" 
 touch "$STAMP"
