@@ -319,7 +319,7 @@ def test_a_factory_of_the_users_script_reaches_remote_env_runners(tmp_path):
         assert r["env_steps"] >= 200 and set(r["agent_return_mean"]) == {"agent_0", "agent_1"}, r
         algo.stop()
         algo = (QMIXConfig().environment(TwoStepGame).env_runners(num_env_runners=1)
-                .training(**{"num_steps_sampled_before_learning_starts": 64, "train_batch_size": 32})
+                .training(learning_starts=64, train_batch_size=32)
                 .build_algo())
         r = algo.train()
         assert set(r["agent_return_mean"]) == {"0", "1"}, r
