@@ -281,7 +281,9 @@ class MultiAgentEnvView(_View):
         if len(self._ids) != len(ids):
             raise EnvError(f"env.name: {label}'s agent ids {ids} are not distinct as strings")
         self.possible_agents = sorted(self._ids)
-        self._raw_spaces, self._obs_spaces, self._act_spaces = {}, {}, {}
+        self._raw_spaces: Dict[str, gym.Space] = {}
+        self._obs_spaces: Dict[str, gym.Space] = {}
+        self._act_spaces: Dict[str, gym.Space] = {}
         self._state_space = None
         self._flatten: Dict[str, bool] = {}
         self._state_of: Dict[str, bool] = {}
@@ -382,7 +384,9 @@ class TupleEnvView(_View):
         n = len(obs.spaces)
         self.possible_agents = [f"agent_{i}" for i in range(n)]
         self._raw_spaces = dict(zip(self.possible_agents, obs.spaces))
-        self._obs_spaces, self._flatten, self._act_spaces = {}, {}, {}
+        self._obs_spaces: Dict[str, gym.Space] = {}
+        self._flatten: Dict[str, bool] = {}
+        self._act_spaces: Dict[str, gym.Space] = {}
         for a, s, u in zip(self.possible_agents, obs.spaces, act.spaces):
             self._obs_spaces[a], self._flatten[a] = _flat(s)
             self._act_spaces[a] = u

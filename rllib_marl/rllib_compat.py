@@ -25,6 +25,8 @@ PRIVATE_NAMES: Dict[str, Tuple[str, str]] = {
     # functions of this module
     "_get_env_id_and_creator": (_ALGO, "make_env: config.env (name, class, class path, gym id) -> creator"),
     "_is_frozen": (_CONFIG, "is_frozen / unfrozen: the league re-maps agents on a frozen config"),
+    # envs/sources.py: env names registered with ray.tune.register_env (RLlib reads them the same way)
+    "_global_registry": ("ray.tune:registry", "registered_creator: the creator of a register_env name"),
     # rllib_marl/env_runner.py: FastMultiAgentEnvRunner replaces MultiAgentEnvRunner's sampling loop
     "_sample": (_RUNNER, "the sampling loop it replaces (the stock one stays for custom connectors)"),
     "_reset_envs": (_RUNNER, "the reset it replaces"),
