@@ -80,9 +80,16 @@ def _resolve(name: Any, api: str, kwargs: Dict[str, Any]) -> Tuple[Callable[...,
         mod = _import(name, mod_name)
         if not hasattr(mod, attr):
             raise EnvError(f"env.name: module {mod_name!r} has no attribute {attr!r}")
-        ctor, how = resolve_callable(getattr(mod, attr), kwargs)
+        target = getattr(mod, attr)
+        if inspect.ismodule(target):  # gymnasium_robotics:mamujoco_v1, a PettingZoo env module
+            return _module_env(target, name, api)
+        ctor, how = resolve_callable(target, kwargs)
         return ctor, ("parallel" if api == "auto" else api), how
-    mod = _import(name, name)
+    return _module_env(_import(name, name), name, api)
+
+
+def _module_env(mod, name: str, api: str) -> Tuple[Callable[..., Any], str, str]:
+    """A PettingZoo env module's ``parallel_env`` (or ``env``, turn-based)."""
     if api in ("auto", "parallel") and hasattr(mod, "parallel_env"):
         return mod.parallel_env, "parallel", AS_KEYWORDS
     if api in ("auto", "aec") and hasattr(mod, "env"):
