@@ -328,3 +328,8 @@ def test_a_factory_of_the_users_script_reaches_remote_env_runners(tmp_path):
     """))
     out = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0 and "OK" in out.stdout, out.stdout[-2000:] + out.stderr[-4000:]
+
+
+def test_a_package_attribute_that_is_an_env_module():
+    """``package:env_module`` (MaMuJoCo is ``gymnasium_robotics:mamujoco_v1``)."""
+    assert make_env({"name": "pettingzoo.classic:rps_v2"}).possible_agents == ["player_0", "player_1"]
