@@ -126,31 +126,21 @@ def layout_of(env, source: str, teams: str = "auto") -> EnvLayout:
     obs = {a: env.get_observation_space(a) for a in agents}
     act = {a: env.get_action_space(a) for a in agents}
     conv = getattr(env, "team_return_convention", "sum")
-    resolved, note = teams, ""
-    from rllib_marl.envs.adapter import resolve_teams
+    resolved, note, notes, failure = teams, "", (), ""
+    if hasattr(env, "env_returns"):  # our adapter: its first random steps say more
+        from rllib_marl.envs.adapter import degenerate_notes, resolve_teams
 
-    # Learned communication's teams are fixed when the env is built: no sides then.
-    probe = hasattr(env, "env_returns") and not getattr(env, "comm_teams", None)
-    notes: Tuple[str, ...] = ()
-    failure = ""
-    try:
-        if teams == "auto":
-            resolved, note = resolve_teams(env, teams) if probe else ("one", "")
-        if hasattr(env, "env_returns"):
-            from rllib_marl.envs.adapter import degenerate_notes
-
+        try:
+            if teams == "auto":
+                # Learned communication's teams are fixed when the env is built: no sides then.
+                resolved, note = ("one", "") if getattr(env, "comm_teams", None) else resolve_teams(env, teams)
             notes = tuple(degenerate_notes(env))
-    except Exception as e:  # noqa: BLE001 - reported by validate(), after the checks of what the algorithm needs
-        resolved = "one" if resolved == "auto" else resolved
-        failure = f"{type(e).__name__}: {e}".splitlines()[0]
+        except Exception as e:  # noqa: BLE001 - validate() reports it, after the algorithm's own checks
+            failure = f"{type(e).__name__}: {e}".splitlines()[0]
+    if resolved == "auto":
+        resolved = "one"
     return EnvLayout(agents, obs, act, conv if conv in ("sum", "mean") else "sum",
                      getattr(env, "api", "parallel"), source, resolved, note, notes, failure)
-
-
-def _rllib_env():
-    from rllib_marl.envs.adapter import RLlibEnv
-
-    return RLlibEnv
 
 
 def _training_args(config) -> frozenset:
@@ -350,7 +340,9 @@ class MarlConfig:
                 for note in self.env_layout.notes:
                     warnings.warn(f"{env_label((self.env_config or {}).get('name'))}: {note}", EnvWarning,
                                   stacklevel=2)
-            if (self.env_config or {}).get("teams", "auto") == "auto" and self.env is _rllib_env():
+            from rllib_marl.envs.adapter import RLlibEnv
+
+            if (self.env_config or {}).get("teams", "auto") == "auto" and self.env is RLlibEnv:
                 # The runners' metrics read the resolved value (no env of theirs to probe).
                 self.env_config = {**dict(self.env_config or {}), "teams": self.env_layout.teams}
             self.complete_for_env(self.env_layout)
