@@ -249,7 +249,9 @@ def test_heterogeneous_team_gets_the_padding_hint():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind, seed", [("commnet", 0), ("commnet", 1), ("tarmac", 0)])
+# One seed per architecture in CI (about 3 minutes each on 2 cores); both seeds of both
+# were measured well above the bar (below), and benchmarks/comm.py runs them again.
+@pytest.mark.parametrize("kind, seed", [("commnet", 0), ("tarmac", 0)])
 def test_messages_lift_lever_pulling_above_the_no_communication_ceiling(ray_local, tmp_path, kind, seed):
     """The tuned lever examples cut to 40k env steps. Without messages no policy
     can expect more than 0.6894 (pool 50, 5 agents); greedy evaluation over 100
