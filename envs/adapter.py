@@ -405,9 +405,35 @@ class AECPettingZooAdapter(_PettingZooAdapter):
         return obs, rewards, terms, truncs, infos
 
 
+def _random_play(env, steps: int, seed: int):
+    """Up to ``steps`` seeded random steps through a built adapter: yields
+    ``(steps so far, steps into this episode, whether it ended)`` after each; an
+    ended episode is followed by a reset (read ``env.env_returns`` before asking
+    for the next step)."""
+    rng = np.random.default_rng(seed)
+    obs, _ = env.reset(seed=seed)
+    t, episodes = 0, 0
+    for i in range(steps):
+        if not obs:
+            return
+        obs, _, terms, truncs, _ = env.step({a: random_action(env.action_spaces[a], o, rng) for a, o in obs.items()})
+        t += 1
+        ended = bool(terms["__all__"] or truncs["__all__"])
+        yield i + 1, t, ended
+        if ended:
+            episodes += 1
+            t = 0
+            obs, _ = env.reset(seed=seed + episodes)
+
+
 #: ``env.teams: auto`` plays at most this many random episodes (and steps) to tell a zero-sum game.
 SIDE_PROBE_EPISODES = 4
 SIDE_PROBE_STEPS = 2000
+
+
+def _cancels(returns: Dict[str, float]) -> bool:
+    """Whether one episode's returns add up to zero (up to rounding)."""
+    return abs(sum(returns.values())) <= 1e-6 * max(abs(v) for v in returns.values())
 
 
 def resolve_teams(env, teams: str, seed: int = 0) -> Tuple[str, str]:
@@ -420,29 +446,19 @@ def resolve_teams(env, teams: str, seed: int = 0) -> Tuple[str, str]:
     whoever uses it next (each episode starts with a reset)."""
     if teams != "auto":
         return teams, ""
-    agents = list(env.possible_agents)
-    if len(agents) != 2:
+    if len(env.possible_agents) != 2:
         return "one", ""
     meta = getattr(env.env, "metadata", None) or {}
     if "zero_sum" in meta:
         return ("per_agent" if meta["zero_sum"] else "one"), "the env's metadata (zero_sum)"
-    rng = np.random.default_rng(seed)
     finished = []
-    obs, _ = env.reset(seed=seed)
-    for _ in range(SIDE_PROBE_STEPS):
-        obs, _, terms, truncs, _ = env.step(
-            {a: random_action(env.action_spaces[a], o, rng) for a, o in obs.items()})
-        if terms["__all__"] or truncs["__all__"]:
+    for _, _, ended in _random_play(env, SIDE_PROBE_STEPS, seed):
+        if ended:
             finished.append(env.env_returns)
-            if len(finished) == SIDE_PROBE_EPISODES or abs(sum(finished[-1].values())) > 1e-6 * max(
-                    1e-9, max(abs(v) for v in finished[-1].values())):
+            if len(finished) == SIDE_PROBE_EPISODES or not _cancels(finished[-1]):
                 break  # enough episodes, or one whose returns do not cancel
-            obs, _ = env.reset(seed=seed + len(finished))
-    if not finished:
-        return "one", ""
-    scale = max(1e-9, max(abs(v) for r in finished for v in r.values()))
-    cancel = all(abs(sum(r.values())) <= 1e-6 * scale for r in finished)
-    if cancel and scale > 1e-9:
+    paid = any(v != 0.0 for r in finished for v in r.values())
+    if paid and all(_cancels(r) for r in finished):
         return "per_agent", (f"two players whose returns cancelled in {len(finished)} random episodes: a "
                              "zero-sum game, reported per player (env.teams: one to report a team return)")
     return "one", ""
@@ -457,23 +473,14 @@ def degenerate_notes(env, steps: int = DEGENERATE_STEPS, seed: int = 0) -> list:
     from ``steps`` random steps: every episode ended after its first step (a
     turn-based game, or with nothing paid: e.g. an episode cut short by a wrong
     length limit), or every reward was 0. Each names what was seen."""
-    rng = np.random.default_rng(seed)
-    lengths, t, nonzero, done_steps = [], 0, False, 0
-    obs, _ = env.reset(seed=seed)
-    for i in range(steps):
-        if not obs:
-            break
-        obs, rewards, terms, truncs, _ = env.step(
-            {a: random_action(env.action_spaces[a], o, rng) for a, o in obs.items()})
-        t += 1
+    lengths, nonzero, done_steps = [], False, 0
+    for played, t, ended in _random_play(env, steps, seed):
         nonzero = nonzero or any(abs(float(r)) > 0.0 for r in env.env_returns.values())
         if nonzero and (t >= 2 or any(n > 1 for n in lengths)):
             return []  # it pays, and an episode outlasted its first step: nothing to say
-        if terms["__all__"] or truncs["__all__"]:
+        if ended:
             lengths.append(t)
-            done_steps = i + 1
-            t = 0
-            obs, _ = env.reset(seed=seed + len(lengths))
+            done_steps = played
     notes = []
     if len(lengths) >= 3 and max(lengths) == 1 and (env.api == "aec" or not nonzero):
         notes.append(f"every one of {len(lengths)} random episodes ended after its first step"

@@ -281,28 +281,34 @@ class MultiAgentEnvView(_View):
         if len(self._ids) != len(ids):
             raise EnvError(f"env.name: {label}'s agent ids {ids} are not distinct as strings")
         self.possible_agents = sorted(self._ids)
-        self._raw_spaces: Dict[str, gym.Space] = {}
+        # Per agent: the space its observation part is in (before flattening), and
+        # whether a Dict observation carries RLlib's state key beside an "obs" key.
+        self._part_spaces: Dict[str, gym.Space] = {}
         self._obs_spaces: Dict[str, gym.Space] = {}
         self._act_spaces: Dict[str, gym.Space] = {}
-        self._state_space = None
+        self._state_space = self._raw_state_space = None
+        self._flat_state = False
         self._flatten: Dict[str, bool] = {}
         self._state_of: Dict[str, bool] = {}
+        self._only_obs: Dict[str, bool] = {}
         for a, i in self._ids.items():
             raw = env.get_observation_space(i)
             if raw is None:
                 raise EnvError(f"env.name: {label} has no observation space for agent {i!r}")
-            self._raw_spaces[a] = raw
             self._state_of[a] = (isinstance(raw, spaces.Dict) and RLLIB_ENV_STATE in raw.spaces
                                  and "observation" not in raw.spaces)
+            part = raw
             if self._state_of[a]:
                 rest = spaces.Dict({k: s for k, s in raw.spaces.items() if k != RLLIB_ENV_STATE})
-                part = rest.spaces["obs"] if list(rest.spaces) == ["obs"] else rest
-                self._state_space, self._flat_state = _flat(raw.spaces[RLLIB_ENV_STATE])
-                self._obs_spaces[a], self._flatten[a] = _flat(part)
-            elif isinstance(raw, spaces.Dict) and "observation" in raw.spaces:
-                self._obs_spaces[a], self._flatten[a] = raw, False  # PettingZoo's action-mask layout
+                self._only_obs[a] = list(rest.spaces) == ["obs"]
+                part = rest.spaces["obs"] if self._only_obs[a] else rest
+                self._raw_state_space = raw.spaces[RLLIB_ENV_STATE]
+                self._state_space, self._flat_state = _flat(self._raw_state_space)
+            self._part_spaces[a] = part
+            if isinstance(part, spaces.Dict) and "observation" in part.spaces:
+                self._obs_spaces[a], self._flatten[a] = part, False  # PettingZoo's action-mask layout
             else:
-                self._obs_spaces[a], self._flatten[a] = _flat(raw)
+                self._obs_spaces[a], self._flatten[a] = _flat(part)
             act = env.get_action_space(i)
             if act is None:
                 raise EnvError(f"env.name: {label} has no action space for agent {i!r}")
@@ -320,18 +326,12 @@ class MultiAgentEnvView(_View):
         out = {}
         for i, o in raw_obs.items():
             a = str(i)
-            raw_space = self._raw_spaces[a]
             if self._state_of[a]:
                 s = o[RLLIB_ENV_STATE]
-                self._state = (spaces.flatten(raw_space.spaces[RLLIB_ENV_STATE], s) if self._flat_state
+                self._state = (spaces.flatten(self._raw_state_space, s) if self._flat_state
                                else np.asarray(s, np.float32))
-                o = {k: v for k, v in o.items() if k != RLLIB_ENV_STATE}
-                if list(o) == ["obs"]:
-                    o = o["obs"]
-                    raw_space = raw_space.spaces["obs"]
-                else:
-                    raw_space = spaces.Dict({k: s for k, s in raw_space.spaces.items() if k != RLLIB_ENV_STATE})
-            out[a] = spaces.flatten(raw_space, o).astype(np.float32) if self._flatten[a] else o
+                o = o["obs"] if self._only_obs[a] else {k: v for k, v in o.items() if k != RLLIB_ENV_STATE}
+            out[a] = spaces.flatten(self._part_spaces[a], o).astype(np.float32) if self._flatten[a] else o
         return out
 
     def reset(self, seed: Optional[int] = None, options: Optional[dict] = None):

@@ -257,7 +257,7 @@ def test_teams_auto_tells_zero_sum_two_player_games(name, teams):
     assert resolve_teams(env, "one") == ("one", "")
 
 
-def test_a_two_player_game_outside_a_league_reports_each_player(tmp_path, capsys):
+def test_a_two_player_game_outside_a_league_reports_each_player(ray_local, tmp_path, capsys):
     """Tic-tac-toe without a league: each player's return, no sum over the two."""
     import json
     import math
