@@ -139,15 +139,10 @@ def build_tuner(exp: ExperimentConfig, scale, out: Path, config=None):
 
 def result_value(result: Dict[str, Any], key: str):
     """A Tune metric from a trial's result, named as Tune flattens nested results
-    (``team_return_mean``, ``marl_league/win_rate/main_0``)."""
-    if key in result:
-        return result[key]
-    for split in range(key.count("/"), 0, -1):  # the longest key at this level first
-        parts = key.split("/")
-        first, tail = "/".join(parts[:split]), "/".join(parts[split:])
-        if isinstance(result.get(first), dict):
-            return result_value(result[first], tail)
-    return math.nan
+    (``team_return_mean``, ``marl_league/win_rate/main_0``), with Tune's own flattening."""
+    from ray.tune.utils import flatten_dict
+
+    return flatten_dict(dict(result or {}), delimiter="/").get(key, math.nan)
 
 
 def run_tune(plan, num_cpus=None) -> int:
