@@ -392,7 +392,7 @@ def export_league(league: League, out) -> Dict[str, str]:
     import csv
 
     out = Path(out)
-    files = {"state": out / "league.json", "payoff": out / "league_payoff.csv", "elo": out / "league_elo.csv"}
+    files = {"state": out / LEAGUE_FILE, "payoff": out / "league_payoff.csv", "elo": out / "league_elo.csv"}
     files["state"].write_text(json.dumps(league.get_state(), indent=1))
     with files["payoff"].open("w", newline="") as f:
         w = csv.writer(f)
