@@ -141,10 +141,12 @@ def test_memory_estimate_counts_a_frame_as_bytes():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("seed", [0])
 def test_mappo_learns_from_pixels(tmp_path, seed):
     """Random play scores 2.5 (2 agents x 5 steps x 1/4); a perfect team 10. The
-    tuned example reaches about 9.5 by 12k env steps (docs/benchmarks.md)."""
+    tuned example reaches about 9.5 by 12k env steps (docs/benchmarks.md); at its
+    16k, seeds 0-2 gave 9.87, 9.56 and 9.92 against the bar of 8.0, so one seed
+    runs in CI (benchmarks/tuned_examples.py --only mappo/quadrant runs three)."""
     out = tmp_path / "run"
     proc = subprocess.run([sys.executable, "-m", "rllib_marl.train", "--config", "tuned_examples/mappo/quadrant.yaml",
                            "--seed", str(seed), "--output", str(out), "--quiet", "--as-test"],

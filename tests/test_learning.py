@@ -27,12 +27,14 @@ def test_mappo_two_step_game_reaches_optimum(ray_local, tmp_path, seed):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("seed", [0])
 def test_mappo_learns_simple_spread_in_60k_steps(ray_local, tmp_path, seed):
     """The main job (make train: the tuned example at 60k env steps). Measured at 60k
     (2026-11-28, 3 seeds): -62.0, -65.5, -62.9; the worst point between 52k and 68k
     -68.4. Random play is -79.0 +- 0.7 over 1000 episodes, so -72 is far out of
-    chance's reach (a 100-episode mean of random play has a spread of about 0.7)."""
+    chance's reach (a 100-episode mean of random play has a spread of about 0.7).
+    One seed in CI: the bar lies 3.6 below the worst point any of the three seeds
+    touched between 52k and 68k (benchmarks/tuned_examples.py runs all three)."""
     cfg = ROOT / "tuned_examples" / "mappo" / "simple_spread.yaml"
     code = train.main(["--config", str(cfg), "--seed", str(seed), "--set", "stop.env_steps=60000",
                        "--set", "checkpoint.interval=0", "--output", str(tmp_path), "--quiet"])
