@@ -126,8 +126,11 @@ def curve_epymarl(run: Path) -> List[Dict[str, float]]:
         last = sec + day
         wall.append((t, last - t0))
 
-    def wall_at(t):
-        return next((w for tt, w in wall if tt >= t), wall[-1][1])
+    def wall_at(t):  # linear between the logged stamps (cout.txt has one per log_interval)
+        for (t0_, w0), (t1, w1) in zip(wall, wall[1:]):
+            if t0_ <= t <= t1:
+                return w0 + (w1 - w0) * (t - t0_) / max(1, t1 - t0_)
+        return wall[-1][1] if t > wall[-1][0] else wall[0][1]
 
     points: Dict[int, Dict[str, float]] = {}
     for key, col in (("return_mean", "train_return"), ("test_return_mean", "eval_return")):
@@ -224,8 +227,10 @@ def report(docs: Path) -> str:
     lines = ["| task | algorithm | library | seeds | env steps | train | greedy, final | greedy, max | "
              "wall time (median) | env steps/s |", "|---|---|---|---|---|---|---|---|---|---|"]
     plotted = []
+    order = ("mappo", "ippo", "qmix", "maddpg")
     for task in TASKS:
-        for algo in ("mappo", "ippo", "qmix", "maddpg"):
+        found = {f.name.split("_seed")[0] for lib in LIBS for f in (DATA / lib / task).glob("*_seed*.csv")}
+        for algo in sorted(found, key=lambda a: (order.index(a.split("-")[0]) if a.split("-")[0] in order else 9, a)):
             for lib in LIBS:
                 s = summarize(task, algo, lib)
                 if s is None:
@@ -246,7 +251,8 @@ def _plot(task: str, runs, png: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    colors = {"mappo": "tab:blue", "ippo": "tab:green", "qmix": "tab:red", "maddpg": "tab:purple"}
+    colors = {"mappo": "tab:blue", "ippo": "tab:green", "qmix": "tab:red", "maddpg": "tab:purple",
+              "mappo-gru": "tab:cyan", "ippo-gru": "tab:olive"}
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for algo, lib in runs:
         curves = [load(f)[1] for f in sorted((DATA / lib / task).glob(f"{algo}_seed*.csv"))]
@@ -258,8 +264,8 @@ def _plot(task: str, runs, png: Path) -> None:
             lo = [min(p[i][1] for p in pts) for i in range(n)]
             hi = [max(p[i][1] for p in pts) for i in range(n)]
             style = "-" if lib == "ours" else "--"
-            ax.plot(xs, ys, style, color=colors[algo], label=f"{algo} ({lib}, {len(pts)} seeds)")
-            ax.fill_between(xs, lo, hi, color=colors[algo], alpha=0.12)
+            ax.plot(xs, ys, style, color=colors.get(algo, "tab:gray"), label=f"{algo} ({lib}, {len(pts)} seeds)")
+            ax.fill_between(xs, lo, hi, color=colors.get(algo, "tab:gray"), alpha=0.12)
     axes[0].set_xlabel("env steps")
     axes[1].set_xlabel("wall time (s), one core each")
     for ax in axes:
