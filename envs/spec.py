@@ -80,7 +80,7 @@ class RewardConfig:
 
     mode: str = field(default="individual", metadata={"choices": REWARD_MODES})
     team_aggregate: str = field(default="sum", metadata={"choices": TEAM_AGGREGATES})
-    team_weight: float = 0.5
+    team_weight: float = field(default=0.5, metadata={"bounds": (0.0, None, 1.0, None)})
 
 
 @dataclass
@@ -147,7 +147,7 @@ class EnvConfig:
     action_mask_from_info: bool = False
     teams: str = field(default="auto", metadata={"choices": TEAMS})
     comm: bool = False
-    comm_dropout: float = 0.0
+    comm_dropout: float = field(default=0.0, metadata={"bounds": (0.0, None, 1.0, None)})
 
     @property
     def label(self) -> str:

@@ -44,7 +44,7 @@ from rllib_marl.algorithms.mappo.spec import CommConfig
 from rllib_marl.league.league import LeagueConfig
 from rllib_marl.policies.defaults import ModelConfig
 from rllib_marl.envs.spec import EnvConfig
-from rllib_marl.schema import ConfigError, choices, parse, parse_value, set_path, to_plain
+from rllib_marl.schema import ConfigError, any_number, bounded, choices, free_text, parse, parse_value, set_path, to_plain
 
 SHARING = ("shared", "per_agent", "per_group")
 SAMPLERS = ("fast", "rllib")
@@ -74,7 +74,7 @@ class EnvRunnersConfig:
     """
 
     sampler: str = choices(*SAMPLERS, default="fast")
-    rollout_fragment_length: int = 0
+    rollout_fragment_length: int = bounded(0, ge=0)
     batch_mode: str = choices("truncate_episodes", "complete_episodes",
                               default="truncate_episodes")
 
@@ -83,10 +83,10 @@ class EnvRunnersConfig:
 class StopConfig:
     """When a run stops: the first of these that is reached (null = unused)."""
 
-    env_steps: Optional[int] = None
-    iterations: Optional[int] = None
-    time_s: Optional[float] = None
-    team_return: Optional[float] = None
+    env_steps: Optional[int] = bounded(None, ge=1)
+    iterations: Optional[int] = bounded(None, ge=1)
+    time_s: Optional[float] = bounded(None, gt=0)
+    team_return: Optional[float] = any_number(None)
 
 
 @dataclass
@@ -105,9 +105,9 @@ class ExpectedConfig:
             league's payoff table at the end.
     """
 
-    team_return: Optional[float] = None
+    team_return: Optional[float] = any_number(None)
     team_returns: Dict[str, float] = field(default_factory=dict)
-    exploitability: Optional[float] = None
+    exploitability: Optional[float] = bounded(None, ge=0)
     win_rate: Dict[str, float] = field(default_factory=dict)
 
 
@@ -118,8 +118,8 @@ class CheckpointConfig:
         keep: how many interval checkpoints to keep (the final one is extra).
     """
 
-    interval: int = 10
-    keep: int = 2
+    interval: int = bounded(10, ge=0)
+    keep: int = bounded(2, ge=1)
 
 
 @dataclass
@@ -134,8 +134,8 @@ class EvaluationConfig:
             Q-learning); true = the training-time exploration.
     """
 
-    interval: int = 0
-    episodes: int = 20
+    interval: int = bounded(0, ge=0)
+    episodes: int = bounded(20, ge=1)
     explore: bool = False
 
 
@@ -154,10 +154,10 @@ class SchedulerConfig:
 
     type: str = choices("asha", "pbt", default="asha")
     time_attr: str = choices("training_iteration", "env_steps", default="training_iteration")
-    grace_period: int = 5
-    max_t: int = 100
-    reduction_factor: float = 3.0
-    perturbation_interval: int = 5
+    grace_period: int = bounded(5, ge=1)
+    max_t: int = bounded(100, ge=1)
+    reduction_factor: float = bounded(3.0, gt=1)
+    perturbation_interval: int = bounded(5, ge=1)
     hyperparam_mutations: Dict[str, Dict[str, Any]] = field(default_factory=dict)
 
 
@@ -177,12 +177,12 @@ class TuneConfig:
     """
 
     search_space: Dict[str, Dict[str, Any]] = field(default_factory=dict)
-    num_samples: int = 1
-    metric: str = "team_return_mean"
+    num_samples: int = bounded(1, ge=1)
+    metric: str = free_text("team_return_mean")
     mode: str = choices("max", "min", default="max")
     scheduler: Optional[SchedulerConfig] = None
     stop: Optional[StopConfig] = None
-    max_concurrent_trials: Optional[int] = None
+    max_concurrent_trials: Optional[int] = bounded(None, ge=1)
 
 
 @dataclass
@@ -200,8 +200,8 @@ class ExperimentConfig:
     league: Optional[LeagueConfig] = None
     comm: Optional[CommConfig] = None
     tune: Optional[TuneConfig] = None
-    seed: int = 0
-    name: str = ""
+    seed: int = bounded(0, ge=0)
+    name: str = free_text("")
 
     @property
     def spec(self) -> AlgorithmSpec:
@@ -225,10 +225,10 @@ class ScaleConfig:
     all their agents going through one batched forward pass per module.
     """
 
-    num_env_runners: int = 0
-    num_envs_per_env_runner: int = 8
-    num_learners: int = 0
-    num_gpus_per_learner: float = 0.0
+    num_env_runners: int = bounded(0, ge=0)
+    num_envs_per_env_runner: int = bounded(8, ge=1)
+    num_learners: int = bounded(0, ge=0)
+    num_gpus_per_learner: float = bounded(0.0, ge=0)
 
 
 SEARCH_DOMAINS = ("grid", "choice", "uniform", "loguniform")
@@ -295,10 +295,6 @@ def parse_experiment(raw: Dict[str, Any], overrides: List[str] = ()) -> Experime
 
 
 def _check_numbers(exp: ExperimentConfig) -> None:
-    if exp.evaluation.interval < 0:
-        raise ConfigError("evaluation.interval", "must be >= 0 (0 = no evaluation)")
-    if exp.evaluation.episodes < 1:
-        raise ConfigError("evaluation.episodes", "must be >= 1")
     if not exp.model.hidden or any(h < 1 for h in exp.model.hidden):
         raise ConfigError("model.hidden", "must be a non-empty list of positive sizes")
     for i, layer in enumerate(exp.model.cnn_layers):
@@ -306,15 +302,12 @@ def _check_numbers(exp: ExperimentConfig) -> None:
             raise ConfigError(f"model.cnn_layers[{i}]", f"expected [channels, kernel, stride], each >= 1, got {layer}")
     if exp.model.share_encoder:
         _check_shared_encoder(exp)
-    for name in ("env_steps", "iterations"):
-        v = getattr(exp.stop, name)
-        if v is not None and v < 1:
-            raise ConfigError(f"stop.{name}", "must be >= 1")
     if all(getattr(exp.stop, f.name) is None for f in dataclasses.fields(StopConfig)):
         raise ConfigError("stop", "set at least one of env_steps, iterations, time_s, team_return")
     check_teams(exp)
-    if exp.checkpoint.interval < 0 or exp.checkpoint.keep < 1:
-        raise ConfigError("checkpoint", "interval must be >= 0 and keep >= 1")
+    if exp.league is not None:
+        for key, problem in exp.league.check():
+            raise ConfigError(f"league.{key}", problem)
     if exp.expected.exploitability is not None and exp.league is None:
         raise ConfigError("expected.exploitability", "is measured on league runs only (add a league block)")
     if exp.expected.win_rate:
@@ -333,8 +326,6 @@ def _check_numbers(exp: ExperimentConfig) -> None:
     if exp.comm is not None:
         _check_comm(exp)
     if exp.league is not None:
-        for key, problem in exp.league.check():
-            raise ConfigError(f"league.{key}", problem)
         if not exp.spec.league:
             raise ConfigError("league", f"{exp.algorithm} cannot train in a league yet; algorithms "
                                         f"that can: {algorithms_with('league')}")
@@ -342,6 +333,11 @@ def _check_numbers(exp: ExperimentConfig) -> None:
                                  "expected.win_rate or expected.exploitability (and stop by env steps, "
                                  "iterations or time); a Tune metric: marl_league/win_rate/main_0, "
                                  "marl_league/elo/main_0 or (matrix games) marl_league/exploitability/main_0")
+    starts = getattr(exp.training, "learning_starts", None)
+    if starts is not None and exp.stop.env_steps is not None and starts >= exp.stop.env_steps:
+        raise ConfigError("training.learning_starts", f"{starts:,} is not below stop.env_steps "
+                                                      f"({exp.stop.env_steps:,}): the run would end before its "
+                                                      f"first update; allowed: < stop.env_steps")
 
 
 def _check_comm(exp: ExperimentConfig) -> None:

@@ -39,6 +39,17 @@ def bounded(default, *, ge=None, gt=None, le=None, lt=None, **kw):
     return dataclasses.field(default=default, metadata={"bounds": (ge, gt, le, lt)}, **kw)
 
 
+def any_number(default, **kw):
+    """A numeric field that takes any value (a threshold on returns, say): declared
+    so, for the check that every numeric field says what it allows."""
+    return dataclasses.field(default=default, metadata={"any_number": True}, **kw)
+
+
+def free_text(default, **kw):
+    """A string field that is not an enumeration (a name, a metric): declared so."""
+    return dataclasses.field(default=default, metadata={"free_text": True}, **kw)
+
+
 def _bounds_text(ge, gt, le, lt) -> str:
     lo = f"[{ge}" if ge is not None else f"({gt}" if gt is not None else None
     hi = f"{le}]" if le is not None else f"{lt})" if lt is not None else None

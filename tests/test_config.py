@@ -151,3 +151,99 @@ def test_parsing_a_config_imports_neither_torch_nor_ray():
     out = subprocess.run([sys.executable, "-c", code, str(ROOT / "tuned_examples" / "maddpg" / "simple_tag.yaml")],
                          check=True, capture_output=True, text=True).stdout.strip()
     assert out == "[]"
+
+
+# ----- every declared bound and choice, enumerated from the schema ------------------------
+
+# Strings whose allowed values come from a registry, not a declaration (each has its
+# own one-line error, tested above: an unknown algorithm, env or wrapper).
+REGISTRY_STRINGS = {"algorithm", "env.wrappers.name"}
+
+
+def _leaves(cls, path=""):
+    """(key path, field, type) of every leaf field of dataclass ``cls``, through
+    nested, optional and listed dataclasses."""
+    import dataclasses
+    import typing
+
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        t = hints[f.name]
+        if typing.get_origin(t) is typing.Union:
+            args = [a for a in typing.get_args(t) if a is not type(None)]
+            t = args[0] if len(args) == 1 else t
+        if typing.get_origin(t) is list and dataclasses.is_dataclass(typing.get_args(t)[0]):
+            t = typing.get_args(t)[0]
+        if dataclasses.is_dataclass(t):
+            yield from _leaves(t, f"{path}{f.name}.")
+        else:
+            yield f"{path}{f.name}", f, t
+
+
+def _schema():
+    """Every leaf of the experiment schema (the training block once per algorithm)
+    and of the scale flags, with the config that holds its block."""
+    from rllib_marl.algorithms.registry import ALGORITHMS
+    from rllib_marl.config import ScaleConfig
+
+    base = yaml.safe_load(yaml.safe_dump(BASE))
+    blocks = {
+        "league": yaml.safe_load((ROOT / "tuned_examples" / "league" / "rps.yaml").read_text()),
+        "comm": yaml.safe_load((ROOT / "tuned_examples" / "mappo" / "levers_tarmac.yaml").read_text()),
+        "tune": {**base, "tune": {"search_space": {"training.lr": {"grid": [1e-3]}},
+                                  "scheduler": {"type": "asha"}, "stop": {"iterations": 1}}},
+    }
+    for key, f, t in _leaves(ExperimentConfig):
+        if key.startswith("training"):
+            continue
+        yield key, f, t, blocks.get(key.split(".")[0], base)
+    for name, algo in ALGORITHMS.items():
+        for key, f, t in _leaves(algo.training_cls, "training."):
+            yield key, f, t, {**base, "algorithm": name}
+    for key, f, t in _leaves(ScaleConfig):
+        yield "--" + key.replace("_", "-"), f, t, base
+
+
+def _out_of_range(f, t):
+    """A value the field's declaration refuses."""
+    allowed = f.metadata.get("choices")
+    if allowed is not None:
+        if t in (int, float):
+            return t(max(allowed) + 1)
+        return "not_" + "_".join(map(str, allowed))[:40]
+    ge, gt, le, lt = f.metadata["bounds"]
+    num = int if t is int else float
+    if ge is not None:
+        return num(ge - 1)
+    if gt is not None:
+        return num(gt)
+    return num(le + 1) if le is not None else num(lt)
+
+
+SCHEMA = list(_schema())
+
+
+def test_every_numeric_and_enumerated_field_declares_what_it_allows():
+    """A field added later without bounds, choices or an explicit 'any' fails here."""
+    undeclared = [key for key, f, t, _ in SCHEMA
+                  if t in (int, float, str) and key not in REGISTRY_STRINGS
+                  and not ({"bounds", "choices", "any_number", "free_text"} & set(f.metadata))]
+    assert undeclared == []
+
+
+@pytest.mark.parametrize("key,f,t,base", [s for s in SCHEMA if {"bounds", "choices"} & set(s[1].metadata)],
+                         ids=lambda v: v if isinstance(v, str) else "")
+def test_every_out_of_range_value_is_one_line_and_exit_2(tmp_path, capsys, key, f, t, base):
+    import ray
+
+    bad = _out_of_range(f, t)
+    argv = ["--config", write(tmp_path, base), "--output", str(tmp_path / "run")]
+    argv += [key, str(bad)] if key.startswith("--") else ["--set", f"{key}={bad}"]
+    code = train.main(argv)
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith(f"config error: {key}: "), err
+    assert ("allowed" in err or "must be" in err), err
+    assert not ray.is_initialized()
+    assert not (tmp_path / "run").exists()

@@ -36,6 +36,7 @@ from typing import Dict, List, Optional, Tuple
 from rllib_marl.league.matchmaking import stable_choice, stable_uniform
 from rllib_marl.league.payoff import PFSP_WEIGHTINGS, PayoffTable
 from rllib_marl.league.ratings import Elo
+from rllib_marl.schema import bounded, choices, field_problem
 
 ROLES = ("main", "main_exploiter", "league_exploiter")
 SNAPSHOT_SEP = "@"
@@ -45,45 +46,32 @@ SNAPSHOT_SEP = "@"
 class LeagueConfig:
     """The ``league:`` block of an experiment."""
 
-    mains: int = 1
-    main_exploiters: int = 0
-    league_exploiters: int = 0
-    # The main agents' opponents (probabilities; normalized).
-    self_play: float = 0.35
-    pfsp: float = 0.5
-    verification: float = 0.15
-    pfsp_weighting: str = "squared"
-    exploiter_pfsp_weighting: str = "linear_capped"
+    mains: int = bounded(1, ge=1)
+    main_exploiters: int = bounded(0, ge=0)
+    league_exploiters: int = bounded(0, ge=0)
+    # The main agents' opponents (probabilities; normalized; not all 0: see check()).
+    self_play: float = bounded(0.35, ge=0)
+    pfsp: float = bounded(0.5, ge=0)
+    verification: float = bounded(0.15, ge=0)
+    pfsp_weighting: str = choices(*PFSP_WEIGHTINGS, default="squared")
+    exploiter_pfsp_weighting: str = choices(*PFSP_WEIGHTINGS, default="linear_capped")
     # Snapshots: every K iterations (0: never by count) and/or when a learner's
     # win rate against its opponents reaches this (evaluation games).
-    snapshot_every: int = 0
-    snapshot_win_rate: float = 0.7
-    min_games_for_snapshot: int = 20
-    league_exploiter_reset: float = 0.25
-    payoff_decay: float = 0.99
-    elo_k: float = 16.0
-    pool_size: int = 0  # most recent snapshots in matchmaking (0: all)
+    snapshot_every: int = bounded(0, ge=0)
+    snapshot_win_rate: float = bounded(0.7, ge=0, le=1)
+    min_games_for_snapshot: int = bounded(20, ge=0)
+    league_exploiter_reset: float = bounded(0.25, ge=0, le=1)
+    payoff_decay: float = bounded(0.99, gt=0, le=1)
+    elo_k: float = bounded(16.0, gt=0)
+    pool_size: int = bounded(0, ge=0)  # most recent snapshots in matchmaking (0: all)
 
     def check(self) -> List[Tuple[str, str]]:
         """``(key, problem)`` pairs; empty when the block is valid."""
-        errors = []
-        if self.mains < 1:
-            errors.append(("mains", "needs at least one main agent"))
-        for key in ("main_exploiters", "league_exploiters", "snapshot_every", "min_games_for_snapshot",
-                    "pool_size"):
-            if getattr(self, key) < 0:
-                errors.append((key, "must be >= 0"))
+        errors = [(f.name, problem) for f in dataclasses.fields(self)
+                  for problem in [field_problem(f, getattr(self, f.name))] if problem]
         mix = (self.self_play, self.pfsp, self.verification)
-        if min(mix) < 0 or sum(mix) <= 0:
-            errors.append(("self_play", "self_play, pfsp and verification must be >= 0 and not all 0"))
-        for key in ("pfsp_weighting", "exploiter_pfsp_weighting"):
-            if getattr(self, key) not in PFSP_WEIGHTINGS:
-                errors.append((key, f"unknown weighting {getattr(self, key)!r}; allowed: {', '.join(PFSP_WEIGHTINGS)}"))
-        for key in ("snapshot_win_rate", "league_exploiter_reset"):
-            if not 0.0 <= getattr(self, key) <= 1.0:
-                errors.append((key, "must be in [0, 1]"))
-        if not 0.0 < self.payoff_decay <= 1.0:
-            errors.append(("payoff_decay", "must be in (0, 1]"))
+        if not errors and sum(mix) <= 0:
+            errors.append(("self_play", "self_play, pfsp and verification must not all be 0"))
         return errors
 
 

@@ -65,12 +65,38 @@ class OffPolicyConfig(MarlConfig, AlgorithmConfig):
             return max(1, math.ceil(self.env_steps_per_iteration / (runners * self.num_envs_per_env_runner)))
         return super().get_rollout_fragment_length(worker_index)
 
+    def env_steps_per_sample(self) -> int:
+        """Env steps one ``training_step`` adds to the buffer at most: sampling goes
+        in whole rounds of ``rollout_fragment_length`` steps on every sub-env of
+        every env runner until ``env_steps_per_iteration`` are in."""
+        per_round = max(1, self.num_env_runners) * self.num_envs_per_env_runner * self.get_rollout_fragment_length()
+        return math.ceil(self.env_steps_per_iteration / per_round) * per_round
+
+    def train_batch_env_steps(self) -> int:
+        """Env steps one update's batch covers (QMIX: windows of ``max_seq_len``)."""
+        return self.train_batch_size
+
     @override(MarlConfig)
     def validate_layout(self, layout) -> None:
         super().validate_layout(layout)
         if self.train_batch_size % max(1, self.num_learners) != 0:
             raise ConfigError("training.train_batch_size", f"{self.train_batch_size} must be divisible by "
                                                            f"num_learners ({self.num_learners})")
+        # The buffer must hold what one iteration samples (RLlib's buffer evicts whole
+        # stored episodes to make room and fails when the new ones alone overflow it),
+        # what learning waits for, and one train batch.
+        cap = self.replay_capacity
+        need = {"one iteration's sample (env_steps_per_iteration, in whole rollout fragments)":
+                self.env_steps_per_sample(),
+                "training.learning_starts (updates wait for that many stored env steps)": self.learning_starts,
+                "one train batch (train_batch_size" + (" x max_seq_len" if self.train_batch_env_steps()
+                                                     != self.train_batch_size else "") + ")":
+                self.train_batch_env_steps()}
+        for what, steps in need.items():
+            if steps > cap:
+                raise ConfigError("training.replay_capacity",
+                                  f"{cap:,} env steps cannot hold {what}: {steps:,} env steps; "
+                                  f"allowed: replay_capacity >= {max(need.values()):,} for these settings")
 
 
 class OffPolicyAlgorithm(Algorithm):

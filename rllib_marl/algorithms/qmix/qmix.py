@@ -75,6 +75,10 @@ class QMIXConfig(OffPolicyConfig):
         )}
 
     @override(OffPolicyConfig)
+    def train_batch_env_steps(self) -> int:
+        return self.train_batch_size * self.max_seq_len
+
+    @override(OffPolicyConfig)
     def validate_layout(self, layout) -> None:
         super().validate_layout(layout)
         if MIXER_MODULE in self.acting_modules:
