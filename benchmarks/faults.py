@@ -56,7 +56,18 @@ CONFIGS: Dict[str, Dict[str, Any]] = {
              "training": {"learning_starts": 200, "env_steps_per_iteration": 400, "train_batch_size": 8,
                           "replay_capacity": 20000}},
 }
-CASES = ("driver_sigkill", "sigint", "sigterm", "kill_during_save", "runner_sigkill", "env_raises")
+CONFIGS["maddpg"] = {"algorithm": "maddpg", "env": {**SPREAD, "kwargs": {**SPREAD["kwargs"], "continuous_actions": True}},
+                     "model": {"hidden": [32]},
+                     "training": {"learning_starts": 200, "env_steps_per_iteration": 400, "env_steps_per_update": 100,
+                                  "train_batch_size": 64, "replay_capacity": 20000}}
+CONFIGS["league"] = {"algorithm": "ippo", "env": {"name": "rps"},
+                     "training": {"train_batch_size": 256, "minibatch_size": 128, "num_epochs": 1},
+                     "league": {"mains": 1, "self_play": 0.0, "pfsp": 1.0, "verification": 0.0,
+                                "pfsp_weighting": "uniform", "snapshot_every": 1}}
+CASES = ("driver_sigkill", "sigint", "sigterm", "kill_during_save", "runner_sigkill", "env_raises",
+         "damaged_weights", "missing_file", "all_damaged", "disk_full", "export_damaged")
+# Cases that need an env of the algorithm's own (the league's game has no flaky twin).
+ENV_CASES = ("env_raises",)
 
 
 def _config(algorithm: str, work: Path, env: Optional[Dict[str, Any]] = None) -> Path:
@@ -286,6 +297,172 @@ def case_env_raises(algorithm: str, work: Path) -> Dict[str, Any]:
                      f"progress rows 1..{its[-1] if its else '-'}"]}
 
 
+def _cli(module: str, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True, text=True,
+                          env=_env(), timeout=timeout)
+
+
+def _one_line(proc: subprocess.CompletedProcess, *words: str) -> str:
+    """'' when the run ended with exit 2 and one stderr line holding ``words``;
+    else what was seen instead."""
+    lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+    if proc.returncode == 2 and len(lines) == 1 and all(w in lines[0] for w in words) \
+            and "Traceback" not in proc.stderr:
+        return ""
+    return f"exit {proc.returncode}, {len(lines)} stderr lines: {(lines or [''])[-1][:160]!r}"
+
+
+def _trained(algorithm: str, work: Path) -> Optional[Path]:
+    """A finished run (checkpoints after every iteration, the newest 3 kept, and final)."""
+    out = work / "run"
+    proc = _start(out, "--config", str(_config(algorithm, work)), "--quiet")
+    return out if proc.wait(timeout=900) == 0 else None
+
+
+def _module_state(ck: Path) -> Path:
+    return sorted(ck.rglob("module_state*"))[0]
+
+
+def _evaluates_and_resumes(out: Path, what: List[str], skipped: Optional[str]) -> bool:
+    """The run evaluates from its newest intact checkpoint (saying which one was
+    skipped, when ``skipped``) and resumes to iteration ITERATIONS."""
+    ev = _cli("rllib_marl.evaluate", str(out), "--episodes", "2")
+    said = skipped is None or f"skipped checkpoint {skipped}" in ev.stderr
+    took = next((ln.split("evaluating ", 1)[1].split(" |")[0] for ln in ev.stdout.splitlines()
+                 if ln.startswith("evaluating ")), "?")
+    what.append(f"evaluate exit {ev.returncode} from {Path(took).name}"
+                + (f", skip named: {said}" if skipped else ""))
+    res = _cli("rllib_marl.train", "--resume", str(out), "--quiet", "--num-cpus", "2")
+    its = _iterations(out)
+    what.append(f"resume exit {res.returncode}; progress rows 1..{its[-1] if its else '-'} ({len(its)} rows)")
+    return ev.returncode == 0 and said and res.returncode == 0 and its == list(range(1, ITERATIONS + 1))
+
+
+def case_damaged_weights(algorithm: str, work: Path) -> Dict[str, Any]:
+    """The newest checkpoint's module weights cut short (a disk that failed under them)."""
+    out = _trained(algorithm, work)
+    if out is None:
+        return {"ok": False, "what": ["the run to damage did not finish"]}
+    final = out / "checkpoints" / "final"
+    victim = _module_state(final)
+    with open(victim, "r+b") as f:
+        f.truncate(max(1, victim.stat().st_size // 3))
+    what = [f"{victim.relative_to(final)} truncated to a third in final"]
+    direct = _one_line(_cli("rllib_marl.evaluate", str(final), "--episodes", "1"), "is damaged", victim.name)
+    what.append("evaluate final: one line, exit 2" if not direct else f"evaluate final: {direct}")
+    ok = _evaluates_and_resumes(out, what, str(final)) and not direct
+    return {"ok": ok, "what": what}
+
+
+def case_missing_file(algorithm: str, work: Path) -> Dict[str, Any]:
+    """A file of the newest checkpoint deleted (the league state for a league run)."""
+    out = _trained(algorithm, work)
+    if out is None:
+        return {"ok": False, "what": ["the run to damage did not finish"]}
+    final = out / "checkpoints" / "final"
+    victim = final / "league.json" if algorithm == "league" else _module_state(final).parent / "metadata.json"
+    if not victim.is_file():
+        victim = _module_state(final)
+    victim.unlink()
+    what = [f"{victim.relative_to(final)} deleted from final"]
+    direct = _one_line(_cli("rllib_marl.train", "--resume", str(final), "--quiet"), "is missing")
+    what.append("resume final: one line, exit 2" if not direct else f"resume final: {direct}")
+    ok = _evaluates_and_resumes(out, what, str(final)) and not direct
+    return {"ok": ok, "what": what}
+
+
+def case_all_damaged(algorithm: str, work: Path) -> Dict[str, Any]:
+    """Every checkpoint damaged: nothing to fall back to, one line each."""
+    out = _trained(algorithm, work)
+    if out is None:
+        return {"ok": False, "what": ["the run to damage did not finish"]}
+    cks = [d for d in (out / "checkpoints").iterdir() if d.is_dir()]
+    for ck in cks:
+        _module_state(ck).write_bytes(b"\0" * 64)
+    what = [f"module weights overwritten in all {len(cks)} checkpoints"]
+    ev = _one_line(_cli("rllib_marl.evaluate", str(out), "--episodes", "1"), "no intact checkpoint")
+    res = _one_line(_cli("rllib_marl.train", "--resume", str(out), "--quiet"), "no intact checkpoint")
+    what.append("evaluate: one line, exit 2" if not ev else f"evaluate: {ev}")
+    what.append("resume: one line, exit 2" if not res else f"resume: {res}")
+    return {"ok": not ev and not res, "what": what}
+
+
+def _mount_tmpfs(path: Path, size_kb: int) -> bool:
+    path.mkdir(parents=True, exist_ok=True)
+    return subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kb}k", "tmpfs", str(path)],
+                          capture_output=True).returncode == 0
+
+
+def case_disk_full(algorithm: str, work: Path) -> Dict[str, Any]:
+    """A run into a small filesystem that fills up between two checkpoints (a
+    tmpfs where this machine lets us mount one): one line naming the path, exit
+    2, the last complete checkpoint kept; then the run copied to a roomy disk
+    evaluates and resumes. And a run into an already full one: refused before Ray."""
+    import shutil
+
+    small = work / "small"
+    if not _mount_tmpfs(small, 4096):
+        return {"ok": True, "what": ["skipped: mounting a tmpfs is not permitted here"], "skipped": True}
+    try:
+        # Size the filesystem from one checkpoint: room for about two and a half.
+        probe = _trained(algorithm, work)
+        if probe is None:
+            return {"ok": False, "what": ["the run to size the filesystem did not finish"]}
+        ck_bytes = sum(p.stat().st_size for p in (probe / "checkpoints" / "final").rglob("*") if p.is_file())
+        subprocess.run(["umount", str(small)], check=True)
+        _mount_tmpfs(small, int(2.6 * ck_bytes / 1024) + 64)
+        out = small / "run"
+        proc = _start(out, "--config", str(_config(algorithm, work)), "--quiet")
+        rc = proc.wait(timeout=900)
+        log = Path(str(out) + ".log").read_text().strip().splitlines()
+        said = next((ln for ln in log if ln.startswith("I/O error:")), "")
+        kept = sorted(p.name for p in (out / "checkpoints").iterdir())
+        what = [f"exit {rc}; {said[:140] or 'no I/O error line'}; left: {', '.join(kept)}"]
+        ok = rc == 2 and "No space left" in said and not any(k.endswith(".partial") for k in kept) \
+            and "Traceback" not in "\n".join(log)
+        roomy = work / "copied"
+        shutil.copytree(out, roomy)
+        ok = _evaluates_and_resumes(roomy, what, None) and ok
+        filler = small / "fill"
+        with open(filler, "wb") as f:  # now fill it up: a new run is refused before Ray starts
+            try:
+                while True:
+                    f.write(b"\0" * 65536)
+            except OSError:
+                pass
+        early = _one_line(_cli("rllib_marl.train", "--config", str(_config(algorithm, work)), "--output",
+                               str(small / "run2"), "--quiet"), "--output", "No space left")
+        what.append("full filesystem: refused before Ray, one line" if not early else f"full filesystem: {early}")
+        return {"ok": ok and not early, "what": what}
+    finally:
+        subprocess.run(["umount", str(small)], capture_output=True)
+
+
+def case_export_damaged(algorithm: str, work: Path) -> Dict[str, Any]:
+    """An export with a file deleted, and one with a model cut short."""
+    import shutil
+
+    out = _trained(algorithm, work)
+    if out is None:
+        return {"ok": False, "what": ["the run to export did not finish"]}
+    exp = work / "export"
+    ex = _cli("rllib_marl.evaluate", str(out), "--episodes", "1", "--export", str(exp))
+    if ex.returncode != 0:
+        return {"ok": False, "what": [f"export exit {ex.returncode}: {ex.stderr.strip()[-200:]}"]}
+    good = _cli("rllib_marl.deploy", str(exp), "--episodes", "1")
+    onnx = sorted(exp.glob("*.onnx"))[0]
+    cut = work / "cut"
+    shutil.copytree(exp, cut)
+    (cut / onnx.name).write_bytes(onnx.read_bytes()[:100])
+    onnx.unlink()
+    missing = _one_line(_cli("rllib_marl.deploy", str(exp)), "is missing", onnx.name)
+    damaged = _one_line(_cli("rllib_marl.deploy", str(cut)), "is damaged", onnx.name)
+    what = [f"deploy of the intact export exit {good.returncode}",
+            f"{onnx.name} deleted: " + ("one line, exit 2" if not missing else missing),
+            f"{onnx.name} cut to 100 bytes: " + ("one line, exit 2" if not damaged else damaged)]
+    return {"ok": good.returncode == 0 and not missing and not damaged, "what": what}
+
+
 RUNNERS = {
     "driver_sigkill": case_driver_kill,
     "sigint": lambda a, w: case_signal(a, w, signal.SIGINT),
@@ -293,6 +470,11 @@ RUNNERS = {
     "kill_during_save": case_kill_during_save,
     "runner_sigkill": case_runner_kill,
     "env_raises": case_env_raises,
+    "damaged_weights": case_damaged_weights,
+    "missing_file": case_missing_file,
+    "all_damaged": case_all_damaged,
+    "disk_full": case_disk_full,
+    "export_damaged": case_export_damaged,
 }
 
 
@@ -306,7 +488,7 @@ def run_case(algorithm: str, case: str) -> Dict[str, Any]:
 
 def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser()
-    p.add_argument("--algorithms", default="mappo,qmix")
+    p.add_argument("--algorithms", default="mappo,qmix,maddpg,league")
     p.add_argument("--cases", default=",".join(CASES))
     p.add_argument("--doc", default=str(ROOT / "docs" / "faults.md"))
     p.add_argument("--no-doc", action="store_true")
@@ -314,6 +496,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     results = []
     for algorithm in args.algorithms.split(","):
         for case in args.cases.split(","):
+            if algorithm == "league" and case in ENV_CASES:
+                continue
             res = run_case(algorithm, case)
             results.append(res)
             print(f"{algorithm:6s} {case:17s} {'survived' if res['ok'] else 'FAILED':8s} "

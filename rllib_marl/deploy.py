@@ -38,6 +38,34 @@ from rllib_marl.envs.observations import (
 )
 
 LAYOUT = "layout.json"
+HOW_TO_EXPORT = "write it again with python -m rllib_marl.evaluate RUN --export DIR"
+
+
+class ExportError(ValueError):
+    """An export directory that is missing a file or holds a damaged one."""
+
+
+def check_export(export_dir) -> Dict[str, Any]:
+    """The export's layout, after checking its files against its manifest;
+    :class:`ExportError` naming the file that is missing or damaged."""
+    from rllib_marl.rundir import manifest_problem
+
+    d = Path(export_dir)
+    if not (d / LAYOUT).is_file():
+        raise ExportError(f"{d} has no {LAYOUT}; {HOW_TO_EXPORT}")
+    problem = manifest_problem(d)
+    if problem:
+        raise ExportError(f"{d} is damaged: {problem}; {HOW_TO_EXPORT}")
+    try:
+        layout = json.loads((d / LAYOUT).read_text())
+        modules = layout["modules"]
+        files = [m["onnx"] for m in modules.values()]
+    except (ValueError, KeyError, TypeError) as e:
+        raise ExportError(f"{d / LAYOUT} cannot be read ({type(e).__name__}: {e}); {HOW_TO_EXPORT}") from e
+    missing = [f for f in files if not (d / f).is_file()]
+    if missing:
+        raise ExportError(f"{d} is missing {', '.join(missing)}; {HOW_TO_EXPORT}")
+    return layout
 
 
 class ExportedTeam:
@@ -47,11 +75,15 @@ class ExportedTeam:
         import onnxruntime as ort
 
         self.dir = Path(export_dir)
-        self.layout = json.loads((self.dir / LAYOUT).read_text())
-        self.sessions = {
-            mid: ort.InferenceSession(str(self.dir / m["onnx"]), providers=providers or ["CPUExecutionProvider"])
-            for mid, m in self.layout["modules"].items()
-        }
+        self.layout = check_export(self.dir)
+        self.sessions = {}
+        for mid, m in self.layout["modules"].items():
+            try:
+                self.sessions[mid] = ort.InferenceSession(str(self.dir / m["onnx"]),
+                                                          providers=providers or ["CPUExecutionProvider"])
+            except Exception as e:  # noqa: BLE001 - onnxruntime raises its own types for a bad model file
+                raise ExportError(f"{self.dir / m['onnx']} cannot be loaded by onnxruntime "
+                                  f"({type(e).__name__}); {HOW_TO_EXPORT}") from e
         self._raw_spaces: Dict[str, Any] = {}
         self.reset()
 
@@ -163,11 +195,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--seed", type=int, default=1_000_000,
                    help="seed of the first reset (default: that of evaluate's first episode with the run's seed 0)")
     args = p.parse_args(argv)
-    if not (Path(args.export_dir) / LAYOUT).is_file():
-        print(f"deploy error: {args.export_dir} has no {LAYOUT}; write one with "
-              "python -m rllib_marl.evaluate RUN --export DIR", file=sys.stderr)
+    try:
+        team = ExportedTeam(args.export_dir)
+    except ExportError as e:
+        print(f"deploy error: {e}", file=sys.stderr)
         return 2
-    team = ExportedTeam(args.export_dir)
     env = make_env(team.layout)
     print(f"{team.layout['env']['name']}: {len(team.sessions)} module(s) for {len(team.layout['agents'])} agents")
     for i in range(args.episodes):

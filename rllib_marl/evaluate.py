@@ -90,10 +90,21 @@ def build_parser() -> argparse.ArgumentParser:
 # ----- what to evaluate -------------------------------------------------------------
 
 
-def make_plan(args) -> EvalPlan:
-    """Everything checked before anything runs: checkpoints, seats, spaces."""
+def _load_module(path: Path, label: str):
+    """A trained module from a checkpoint; a file that cannot be read is the
+    user's damaged checkpoint, said in one line."""
     from ray.rllib.core.rl_module.rl_module import RLModule
 
+    try:
+        return RLModule.from_checkpoint(str(path.resolve()))
+    except Exception as e:  # noqa: BLE001 - unpickling a damaged file raises almost anything
+        first = str(e).splitlines()[0] if str(e) else ""
+        raise ConfigError(label, f"the module weights in {path} cannot be read ({type(e).__name__}: {first}); "
+                                 "damaged? evaluate an earlier checkpoint of the run") from e
+
+
+def make_plan(args) -> EvalPlan:
+    """Everything checked before anything runs: checkpoints, seats, spaces."""
     if args.episodes < 1:
         raise ConfigError("--episodes", "must be >= 1")
     if args.num_env_runners < 0:
@@ -126,7 +137,7 @@ def make_plan(args) -> EvalPlan:
             src, mid = seats[agent]
             eid = eval_module_id(src, mid)
             if eid not in plan.modules:
-                plan.modules[eid] = RLModule.from_checkpoint(str((src.module_dir / mid).resolve()))
+                plan.modules[eid] = _load_module(src.module_dir / mid, src.label)
             check_fits(plan.modules[eid], env, agent, src, mid)
         plan.sides, plan.sides_inferred = _sides(plan, agents)
         if comm is not None:
@@ -135,6 +146,16 @@ def make_plan(args) -> EvalPlan:
         env.close()
     if args.render:
         check_renderable(main.exp, args.render)
+    from rllib_marl.rundir import check_writable
+
+    outputs = {"--output": Path(args.output).expanduser().parent if args.output else main.run_dir}
+    for flag in ("marl_eval", "comm_log", "render"):
+        if getattr(args, flag, None):
+            outputs[f"--{flag.replace('_', '-')}"] = Path(getattr(args, flag)).expanduser().parent
+    if args.export:
+        outputs["--export"] = Path(args.export).expanduser()
+    for flag, path in outputs.items():
+        check_writable(path, flag)
     return plan
 
 
@@ -538,6 +559,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted: nothing written", file=sys.stderr)
         return 130
+    except OSError as e:  # a full disk while the results were written
+        from rllib_marl.rundir import io_problem
+
+        problem = io_problem(e)
+        if problem is None:
+            raise
+        print(f"evaluate error: {problem} (the files written before, if any, are as they were)",
+              file=sys.stderr)
+        return EXIT_BAD_INPUT
 
 
 cli = console_entry(main, "rllib_marl.evaluate")  # the rllib-marl-evaluate console script

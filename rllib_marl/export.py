@@ -190,4 +190,8 @@ def export_team(plan, out_dir: Path) -> Path:
         layout["comm"] = {"type": plan.main.exp.comm.type, "teams": team_lists(agents, plan.main.exp.env.teams)}
     path = out_dir / LAYOUT
     path.write_text(json.dumps(layout, indent=2))
+    from rllib_marl.rundir import write_manifest
+
+    write_manifest(out_dir, [path] + [out_dir / f for m in modules.values() for f in (m["onnx"], m.get("torchscript"))
+                                      if f])
     return path

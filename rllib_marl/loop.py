@@ -18,6 +18,7 @@ from typing import Any, Dict, List, Optional
 
 from rllib_marl.config import ExperimentConfig, ScaleConfig, dump_experiment
 from rllib_marl.rundir import FINAL, ITERATION, RUN_CONFIG, save_checkpoint
+from rllib_marl.schema import ConfigError
 from rllib_marl.session import (
     EXIT_BAD_INPUT,
     EXIT_NOT_REACHED,
@@ -123,7 +124,17 @@ def run(plan: Plan, as_test: bool = False, quiet: bool = False, num_cpus: Option
     start_iter = 0
     wall_offset = 0.0
     if plan.resume_from is not None:
-        algo.restore_from_path(str(plan.resume_from.resolve()))
+        try:
+            algo.restore_from_path(str(plan.resume_from.resolve()))
+        except Exception as e:  # noqa: BLE001 - a checkpoint without a manifest may still be damaged
+            import logging
+
+            logging.getLogger("ray").debug("restoring %s failed", plan.resume_from, exc_info=True)
+            algo.stop()
+            raise ConfigError("--resume", f"checkpoint {plan.resume_from} cannot be restored "
+                                          f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
+                                          f"damaged? resume from an earlier one: --resume "
+                                          f"{plan.resume_from.parent}/<iter_N>") from e
         done = plan.resume_from / ITERATION  # a run's checkpoint; one saved from Python has the algorithm's count
         start_iter = int(done.read_text()) if done.is_file() else int(algo.iteration)
         print(f"resumed from {plan.resume_from} (iteration {start_iter})", flush=True)

@@ -120,13 +120,18 @@ class ProgressLog:
             self._tb.flush()
 
     def _write(self) -> None:
+        import io
+
+        from rllib_marl.rundir import write_text_atomic
+
         keys: List[str] = []
         for r in self.rows:
             keys += [k for k in r if k not in keys]
-        with self.path.open("w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=keys)
-            w.writeheader()
-            w.writerows(self.rows)
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=keys)
+        w.writeheader()
+        w.writerows(self.rows)
+        write_text_atomic(self.path, buf.getvalue())  # a full disk keeps the previous complete file
 
     def update_last(self, cols: Dict[str, Any]) -> None:
         """Adds columns to the last row (e.g. the end-of-run evaluation)."""
@@ -247,7 +252,9 @@ def plot_curve(rows: List[Dict[str, Any]], path: Path, title: str, convention: s
 
 
 def write_json(path: Path, data: Dict[str, Any]) -> None:
-    path.write_text(json.dumps(data, indent=2, default=float))
+    from rllib_marl.rundir import write_text_atomic
+
+    write_text_atomic(Path(path), json.dumps(data, indent=2, default=float))
 
 
 def env_version(name) -> str:

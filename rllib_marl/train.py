@@ -13,6 +13,7 @@ kept raising in ``step()`` even right after a rebuild.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
@@ -22,8 +23,18 @@ from typing import List, Optional
 from rllib_marl import loop
 from rllib_marl.config import ScaleConfig, load_experiment, load_raw, parse_experiment
 from rllib_marl.loop import Plan
-from rllib_marl.rundir import CHECKPOINTS, ITERATION, RUN_CONFIG, is_checkpoint, latest_checkpoint
-from rllib_marl.schema import ConfigError
+from rllib_marl.rundir import (
+    CHECKPOINTS,
+    ITERATION,
+    RUN_CONFIG,
+    check_intact,
+    check_writable,
+    io_problem,
+    is_checkpoint,
+    latest_checkpoint,
+    newest_intact,
+)
+from rllib_marl.schema import ConfigError, field_problem
 from rllib_marl.session import (
     EXIT_BAD_INPUT,
     EXIT_ENV_FAILED,
@@ -87,13 +98,10 @@ def make_plan(args) -> Plan:
         num_learners=args.num_learners,
         num_gpus_per_learner=args.num_gpus_per_learner,
     )
-    for name in ("num_env_runners", "num_learners"):
-        if getattr(scale, name) < 0:
-            raise ConfigError(f"--{name.replace('_', '-')}", "must be >= 0")
-    if scale.num_envs_per_env_runner < 1:
-        raise ConfigError("--num-envs-per-env-runner", "must be >= 1")
-    if scale.num_gpus_per_learner < 0:
-        raise ConfigError("--num-gpus-per-learner", "must be >= 0")
+    for f in dataclasses.fields(ScaleConfig):  # the bounds declared on ScaleConfig
+        problem = field_problem(f, getattr(scale, f.name))
+        if problem:
+            raise ConfigError(f"--{f.name.replace('_', '-')}", problem)
     overrides = list(args.set)
     if args.seed is not None:
         overrides.append(f"seed={args.seed}")
@@ -109,9 +117,7 @@ def make_plan(args) -> Plan:
         if not (run_dir / RUN_CONFIG).is_file():
             raise ConfigError("--resume", f"{run_dir} is not a run directory (no {RUN_CONFIG}) nor a checkpoint "
                                           "(with algorithm_state.pkl)")
-        resume_from = latest_checkpoint(run_dir)
-        if resume_from is None:
-            raise ConfigError("--resume", f"no checkpoint in {run_dir / CHECKPOINTS}; nothing to resume")
+        resume_from = newest_intact(run_dir, "--resume")
         raw = load_raw(run_dir / RUN_CONFIG)
         exp = parse_experiment(raw, overrides)
         out = run_dir
@@ -126,6 +132,7 @@ def make_plan(args) -> Plan:
         _refuse_existing_run(out)
     if args.tune and exp.tune is None:
         raise ConfigError("tune", "--tune needs a tune: block in the config")
+    check_writable(out, "--resume" if args.resume else "--output")
     # The env probe, the translation and the algorithm's own checks (no Ray).
     from rllib_marl.build import prepare
 
@@ -187,6 +194,7 @@ def _checkpoint_to_resume(args, overrides):
         if not (ck / ITERATION).is_file():
             raise ConfigError("--resume", f"{ck} is not a complete checkpoint (no {ITERATION}); "
                                           f"resume the run with --resume {run_dir}")
+        check_intact(ck, "--resume")
         return parse_experiment(load_raw(run_dir / RUN_CONFIG), overrides), run_dir, ck, None
     if not args.output:
         raise ConfigError("--output", f"resuming {ck}, a checkpoint saved outside a run directory, "
@@ -239,6 +247,18 @@ def main(argv: Optional[List[str]] = None) -> int:
             return run_tune(plan, num_cpus=args.num_cpus)
         return loop.run(plan, as_test=args.as_test, quiet=args.quiet, num_cpus=args.num_cpus,
                    verbose=args.verbose)
+    except ConfigError as e:  # found once Ray is up: a checkpoint that cannot be restored
+        print(f"config error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as e:  # a full disk, a directory made read-only while the run went on
+        problem = io_problem(e)
+        if problem is None:
+            raise
+        ck = latest_checkpoint(plan.out)
+        print(f"I/O error: {problem}; "
+              + (f"the last complete checkpoint is {ck} (resume with --resume {plan.out})" if ck
+                 else "no checkpoint was written"), file=sys.stderr)
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:  # before the training loop (its own handler covers the loop)
         print("\ninterrupted before training started: nothing to save", file=sys.stderr)
         return EXIT_SIGNAL["SIGINT"]

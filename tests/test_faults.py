@@ -26,9 +26,11 @@ def test_digest_sees_contents_not_addresses():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("algorithm,case", [("qmix", "driver_sigkill"), ("mappo", "env_raises")])
+@pytest.mark.parametrize("algorithm,case", [("qmix", "driver_sigkill"), ("mappo", "env_raises"),
+                                                  ("mappo", "damaged_weights")])
 def test_a_run_survives(algorithm, case):
     from faults import run_case
 
     res = run_case(algorithm, case)
     assert res["ok"], res["what"]
+
