@@ -48,10 +48,11 @@ fi
 # with the cluster extra (the multi-node test submits a job with `ray job submit`),
 # the export extra (the tests check exported ONNX policies), the butterfly
 # extra (pistonball's tuned example needs pymunk) and the Gymnasium suites
-# (lbforaging, rware: the env-source tests and the LBF learning test).
+# (lbforaging, rware: the env-source tests and the LBF learning test), and
+# OpenSpiel (its poker games and exact exploitability are tested).
 constraints=$(mktemp)
 "$VPY" rllib_marl/cluster.py constraints > "$constraints"
-pip_q -c "$constraints" -e ".[test,cluster,export,butterfly,lbforaging,rware]"
+pip_q -c "$constraints" -e ".[test,cluster,export,butterfly,lbforaging,rware,openspiel]"
 rm -f "$constraints"
 "$VPY" -c "import rllib_marl.envs, rllib_marl.policies" 
 touch "$STAMP"

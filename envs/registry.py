@@ -25,6 +25,7 @@ from rllib_marl.envs.sources import (
     registered_creator,
     resolve_callable,
 )
+from rllib_marl.envs.games.openspiel import OPENSPIEL
 from rllib_marl.envs.spec import APIS, EnvConfig
 
 
@@ -72,6 +73,10 @@ def _resolve(name: Any, api: str, kwargs: Dict[str, Any]) -> Tuple[Callable[...,
         )
     if name.startswith(GYMNASIUM):
         return gymnasium_maker(name), "parallel", AS_KEYWORDS
+    if name.startswith(OPENSPIEL):
+        if api == "parallel":
+            raise EnvError(f"env.name: {name} is turn-based; use api: aec (or leave api out)")
+        return _openspiel_maker(name), "aec", AS_KEYWORDS
     creator = registered_creator(name)
     if creator is not None:  # ray.tune.register_env: RLlib's creators take the env config
         return creator, "parallel", AS_CONFIG
@@ -86,6 +91,28 @@ def _resolve(name: Any, api: str, kwargs: Dict[str, Any]) -> Tuple[Callable[...,
         ctor, how = resolve_callable(target, kwargs)
         return ctor, ("parallel" if api == "auto" else api), how
     return _module_env(_import(name, name), name, api)
+
+
+def _openspiel_maker(name: str) -> Callable[..., Any]:
+    """A constructor for ``openspiel:<game>`` (env.kwargs: the game's parameters)."""
+    from rllib_marl.envs.games.openspiel import OpenSpielEnv, load_game
+
+    game = name[len(OPENSPIEL):]
+    if not game:
+        raise EnvError("env.name: openspiel: needs a game name, e.g. openspiel:kuhn_poker")
+    try:
+        load_game(game)  # the name and the install, checked now (its parameters when built)
+    except ValueError as e:
+        raise EnvError(f"env.name: {e}") from None
+
+    def make(render_mode=None, **params):
+        try:
+            return OpenSpielEnv(game, render_mode=render_mode, **params)
+        except ValueError as e:
+            raise EnvError(f"env.kwargs: {e}") from None
+
+    make.__name__ = make.__qualname__ = f"openspiel_{game}"
+    return make
 
 
 def _module_env(mod, name: str, api: str) -> Tuple[Callable[..., Any], str, str]:

@@ -98,8 +98,9 @@ class ExpectedConfig:
         team_returns: per team (``env.teams: by_prefix``), the minimum mean
             return of that team, e.g. ``{adversary: 20.0}``.
         exploitability: league runs on a one-shot two-player zero-sum matrix
-            game (e.g. ``rps``): the most exploitability each main agent may
-            have at the end (exact, from its action probabilities).
+            game (e.g. ``rps``) or an OpenSpiel game (``openspiel:kuhn_poker``):
+            the most exploitability each main agent may have at the end (exact,
+            from its action probabilities; OpenSpiel's evaluator for its games).
         win_rate: league runs: per learner (``main_0``, ...), the least share of
             points (wins + draws / 2) it must hold over its opponents in the
             league's payoff table at the end.
@@ -332,7 +333,8 @@ def _check_numbers(exp: ExperimentConfig) -> None:
         _refuse_team_return(exp, "a league game is two-sided: the sum over both sides means nothing; use "
                                  "expected.win_rate or expected.exploitability (and stop by env steps, "
                                  "iterations or time); a Tune metric: marl_league/win_rate/main_0, "
-                                 "marl_league/elo/main_0 or (matrix games) marl_league/exploitability/main_0")
+                                 "marl_league/elo/main_0 or (matrix and OpenSpiel games) "
+                                 "marl_league/exploitability/main_0")
     starts = getattr(exp.training, "learning_starts", None)
     if starts is not None and exp.stop.env_steps is not None and starts >= exp.stop.env_steps:
         raise ConfigError("training.learning_starts", f"{starts:,} is not below stop.env_steps "

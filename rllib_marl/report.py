@@ -271,6 +271,8 @@ def env_version(name) -> str:
 
         env_id = name[len("gymnasium:"):]
         name = env_id if ":" in env_id else GYM_PACKAGES.get(env_id.split("-", 1)[0], "gymnasium") + ":"
+    if name.startswith("openspiel:"):
+        name = "open_spiel:" + name[len("openspiel:"):]
     pkg = name.split(":")[0].split(".")[0]
     if pkg == "__main__":
         return "an env of the user's script"

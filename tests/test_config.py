@@ -20,6 +20,16 @@ BASE = {
 }
 
 
+@pytest.fixture
+def no_ray():
+    """No Ray left running by an earlier test module, so that 'Ray never started'
+    is what the test sees."""
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+
+
 def write(tmp_path, data, name="c.yaml"):
     p = tmp_path / name
     p.write_text(yaml.safe_dump(data) if not isinstance(data, str) else data)
@@ -82,7 +92,7 @@ def test_tuned_examples_validate(path):
          "expected.team_returns.prey", "teams (by agent-name prefix) are agent"),
     ],
 )
-def test_bad_configs_get_one_line_errors_and_exit_2(tmp_path, capsys, mutate, path, fragment):
+def test_bad_configs_get_one_line_errors_and_exit_2(tmp_path, capsys, no_ray, mutate, path, fragment):
     import ray
 
     data = yaml.safe_load(yaml.safe_dump(BASE))
@@ -233,7 +243,7 @@ def test_every_numeric_and_enumerated_field_declares_what_it_allows():
 
 @pytest.mark.parametrize("key,f,t,base", [s for s in SCHEMA if {"bounds", "choices"} & set(s[1].metadata)],
                          ids=lambda v: v if isinstance(v, str) else "")
-def test_every_out_of_range_value_is_one_line_and_exit_2(tmp_path, capsys, key, f, t, base):
+def test_every_out_of_range_value_is_one_line_and_exit_2(tmp_path, capsys, no_ray, key, f, t, base):
     import ray
 
     bad = _out_of_range(f, t)

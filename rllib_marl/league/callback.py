@@ -232,6 +232,9 @@ class LeagueCallback(RLlibCallback):
         # Initial weights of each learner, for exploiter resets.
         algorithm._rllib_marl_initial_weights = algorithm.learner_group.get_weights(league.learners)
         algorithm._rllib_marl_matrix = _zero_sum_matrix(algorithm.config.env_config)
+        from rllib_marl.league.openspiel_eval import evaluator_for
+
+        algorithm._rllib_marl_openspiel = evaluator_for(algorithm.config.env_config)
 
     def on_env_runners_recreated(self, *, algorithm, env_runner_group, env_runner_indices, **kwargs):
         league = league_of(algorithm)
@@ -317,6 +320,14 @@ def league_metrics(league: League, algorithm, played: int, from_eval: bool) -> D
             out[f"exploitability/{learner}"] = exploitability(A, x, y)
             for i, p in enumerate(x):
                 out[f"policy/{learner}/{i}"] = float(p)
+    game = getattr(algorithm, "_rllib_marl_openspiel", None)
+    if game is not None:  # OpenSpiel games: exact, over every information state
+        for learner in league.learners:
+            out[f"exploitability/{learner}"] = game.exploitability(algorithm.get_module(learner))
+            own = [p.name for p in league.players.values() if not p.learner and p.active and p.source == learner]
+            if own:  # the uniform mixture of its snapshots: fictitious play's average strategy
+                out[f"exploitability_pool/{learner}"] = game.mixture_exploitability(
+                    [algorithm.get_module(s) for s in own])
     return out
 
 
