@@ -312,6 +312,14 @@ def _one_line(proc: subprocess.CompletedProcess, *words: str) -> str:
     return f"exit {proc.returncode}, {len(lines)} stderr lines: {(lines or [''])[-1][:160]!r}"
 
 
+def _last_error(proc: subprocess.CompletedProcess) -> str:
+    """The last line of stderr of a command that failed ('' when it did not)."""
+    if proc.returncode == 0:
+        return ""
+    lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+    return f" ({lines[-1][:160]})" if lines else ""
+
+
 def _trained(algorithm: str, work: Path) -> Optional[Path]:
     """A finished run (checkpoints after every iteration, the newest 3 kept, and final)."""
     out = work / "run"
@@ -331,10 +339,11 @@ def _evaluates_and_resumes(out: Path, what: List[str], skipped: Optional[str]) -
     took = next((ln.split("evaluating ", 1)[1].split(" |")[0] for ln in ev.stdout.splitlines()
                  if ln.startswith("evaluating ")), "?")
     what.append(f"evaluate exit {ev.returncode} from {Path(took).name}"
-                + (f", skip named: {said}" if skipped else ""))
+                + (f", skip named: {said}" if skipped else "") + _last_error(ev))
     res = _cli("rllib_marl.train", "--resume", str(out), "--quiet", "--num-cpus", "2")
     its = _iterations(out)
-    what.append(f"resume exit {res.returncode}; progress rows 1..{its[-1] if its else '-'} ({len(its)} rows)")
+    what.append(f"resume exit {res.returncode}; progress rows 1..{its[-1] if its else '-'} ({len(its)} rows)"
+                + _last_error(res))
     return ev.returncode == 0 and said and res.returncode == 0 and its == list(range(1, ITERATIONS + 1))
 
 

@@ -129,7 +129,7 @@ def run(plan: Plan, as_test: bool = False, quiet: bool = False, num_cpus: Option
         except Exception as e:  # noqa: BLE001 - a checkpoint without a manifest may still be damaged
             import logging
 
-            logging.getLogger("ray").debug("restoring %s failed", plan.resume_from, exc_info=True)
+            logging.getLogger("ray").warning("restoring %s failed", plan.resume_from, exc_info=True)  # ray.log
             algo.stop()
             raise ConfigError("--resume", f"checkpoint {plan.resume_from} cannot be restored "
                                           f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
