@@ -50,11 +50,14 @@ DEFAULT_OUT = ROOT / "benchmarks" / "out" / "epymarl"
 DATA = ROOT / "docs" / "data" / "epymarl"
 LIBS = ("ours", "epymarl")
 
-# task -> (family, our env name, EPyMARL's gymma key, time limit)
+# task -> (family, our env name, EPyMARL's gymma key, time limit[, env kwargs]).
+# lbforaging 2.0.0 registers at most 4 food items; the paper's 15x15-3p-5f is its
+# 4f id with max_num_food=5 (gymnasium.make's kwargs, given to both libraries).
 TASKS = {
     "lbf-8x8-2p-2f-coop": ("lbf", "gymnasium:Foraging-8x8-2p-2f-coop-v3", "lbforaging:Foraging-8x8-2p-2f-coop-v3", 50),
     "lbf-10x10-3p-3f": ("lbf", "gymnasium:Foraging-10x10-3p-3f-v3", "lbforaging:Foraging-10x10-3p-3f-v3", 50),
-    "lbf-15x15-3p-5f": ("lbf", "gymnasium:Foraging-15x15-3p-5f-v3", "lbforaging:Foraging-15x15-3p-5f-v3", 50),
+    "lbf-15x15-3p-5f": ("lbf", "gymnasium:Foraging-15x15-3p-4f-v3", "lbforaging:Foraging-15x15-3p-4f-v3", 50,
+                        {"max_num_food": 5}),
     "rware-tiny-2ag": ("rware", "gymnasium:rware-tiny-2ag-v2", "rware:rware-tiny-2ag-v2", 500),
     "rware-tiny-4ag": ("rware", "gymnasium:rware-tiny-4ag-v2", "rware:rware-tiny-4ag-v2", 500),
 }
@@ -71,17 +74,20 @@ def our_config(algo: str, task: str) -> Path:
 
 def command(lib: str, task: str, algo: str, seed: int, steps: int, run: Path, args) -> tuple:
     """(argv, cwd) of one run, pinned to its library's core."""
-    family, ours_env, key, limit = TASKS[task]
+    family, ours_env, key, limit = TASKS[task][:4]
+    kwargs = TASKS[task][4] if len(TASKS[task]) > 4 else {}
     if lib == "ours":
         argv = [sys.executable, "-m", "rllib_marl.train", "--config", str(our_config(algo, task)),
                 "--set", f"env.name={ours_env}", "--set", f"stop.env_steps={steps}",
                 "--seed", str(seed), "--output", str(run), "--quiet"]
+        argv += [a for k, v in kwargs.items() for a in ("--set", f"env.kwargs.{k}={v}")]
         cwd = ROOT
     else:
         argv = [args.epymarl_python, "src/main.py", f"--config={algo}", "--env-config=gymma", "with",
                 f"env_args.time_limit={limit}", f"env_args.key={key}", f"t_max={steps}", "use_cuda=False",
                 f"seed={seed}", f"local_results_path={run}", f"test_interval={EVAL_EVERY}",
                 f"test_nepisode={EVAL_EPISODES}", f"log_interval={EVAL_EVERY}", "runner_log_interval=10000"]
+        argv += [f"env_args.{k}={v}" for k, v in kwargs.items()]
         cwd = Path(args.epymarl)
     core = args.cores.split(",")[LIBS.index(lib)]
     return ["taskset", "-c", core, *argv], cwd
