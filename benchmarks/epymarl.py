@@ -72,6 +72,22 @@ def our_config(algo: str, task: str) -> Path:
     return path
 
 
+def _gymma(args, task: str, kwargs: Dict) -> str:
+    """EPyMARL's env config for a task: its own ``gymma``, or, for a task with env
+    kwargs (sacred refuses keys its config does not have), a copy of ``gymma.yaml``
+    with those keys added to ``env_args``, written beside it as ``gymma_<task>.yaml``."""
+    if not kwargs:
+        return "gymma"
+    import yaml
+
+    envs = Path(args.epymarl) / "src" / "config" / "envs"
+    cfg = yaml.safe_load((envs / "gymma.yaml").read_text())
+    cfg["env_args"].update(kwargs)
+    name = f"gymma_{task.replace('-', '_')}"
+    (envs / f"{name}.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return name
+
+
 def command(lib: str, task: str, algo: str, seed: int, steps: int, run: Path, args) -> tuple:
     """(argv, cwd) of one run, pinned to its library's core."""
     family, ours_env, key, limit = TASKS[task][:4]
@@ -83,11 +99,10 @@ def command(lib: str, task: str, algo: str, seed: int, steps: int, run: Path, ar
         argv += [a for k, v in kwargs.items() for a in ("--set", f"env.kwargs.{k}={v}")]
         cwd = ROOT
     else:
-        argv = [args.epymarl_python, "src/main.py", f"--config={algo}", "--env-config=gymma", "with",
-                f"env_args.time_limit={limit}", f"env_args.key={key}", f"t_max={steps}", "use_cuda=False",
+        argv = [args.epymarl_python, "src/main.py", f"--config={algo}", f"--env-config={_gymma(args, task, kwargs)}",
+                "with", f"env_args.time_limit={limit}", f"env_args.key={key}", f"t_max={steps}", "use_cuda=False",
                 f"seed={seed}", f"local_results_path={run}", f"test_interval={EVAL_EVERY}",
                 f"test_nepisode={EVAL_EPISODES}", f"log_interval={EVAL_EVERY}", "runner_log_interval=10000"]
-        argv += [f"env_args.{k}={v}" for k, v in kwargs.items()]
         cwd = Path(args.epymarl)
     core = args.cores.split(",")[LIBS.index(lib)]
     return ["taskset", "-c", core, *argv], cwd
