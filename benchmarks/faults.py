@@ -487,12 +487,21 @@ RUNNERS = {
 }
 
 
-def run_case(algorithm: str, case: str) -> Dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix=f"fault-{algorithm}-{case}-") as d:
-        t0 = time.time()
-        res = RUNNERS[case](algorithm, Path(d))
-        res.update(algorithm=algorithm, case=case, wall_s=round(time.time() - t0, 1))
-        return res
+def run_case(algorithm: str, case: str, iterations: int = ITERATIONS) -> Dict[str, Any]:
+    """One case; ``iterations`` (at least 4: the cases kill after the third) is the
+    run's length (the table in docs/faults.md uses 6; CI's quick cases 4)."""
+    global ITERATIONS
+    if iterations < 4:
+        raise ValueError("the fault cases need at least 4 iterations")
+    saved, ITERATIONS = ITERATIONS, iterations
+    try:
+        with tempfile.TemporaryDirectory(prefix=f"fault-{algorithm}-{case}-") as d:
+            t0 = time.time()
+            res = RUNNERS[case](algorithm, Path(d))
+            res.update(algorithm=algorithm, case=case, wall_s=round(time.time() - t0, 1))
+            return res
+    finally:
+        ITERATIONS = saved
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -31,6 +31,6 @@ def test_digest_sees_contents_not_addresses():
 def test_a_run_survives(algorithm, case):
     from faults import run_case
 
-    res = run_case(algorithm, case)
+    res = run_case(algorithm, case, iterations=4)  # the docs' table runs 6
     assert res["ok"], res["what"]
 

@@ -277,3 +277,28 @@ def test_a_bounded_pool_retires_the_oldest_snapshots():
     assert again.pool == league.pool
     with pytest.raises(ValueError, match="pool_size"):
         League(LeagueConfig(pool_size=-1))
+
+
+def test_nash_matchmaking_draws_from_the_meta_strategy():
+    league = League(LeagueConfig(self_play=0.0, pfsp=1.0, verification=0.0, pfsp_weighting="nash"))
+    assert league.wants_meta
+    for it in (1, 2, 3):
+        league.add_snapshot("main_0", it)
+    assert {m.opponent for m in _opponents(league, 300)} == {"main_0@1", "main_0@2", "main_0@3"}  # no meta: uniform
+    league.meta = {"main_0@1": 0.0, "main_0@2": 0.75, "main_0@3": 0.25}
+    ops = [m.opponent for m in _opponents(league, 4000)]
+    assert "main_0@1" not in ops and abs(ops.count("main_0@2") / len(ops) - 0.75) < 0.03
+    assert League.from_state(league.get_state()).meta == league.meta
+
+
+def test_a_snapshot_starts_with_its_learners_record():
+    """The meta-game row of a new snapshot is the learner's record when it was taken."""
+    league = League(LeagueConfig())
+    league.add_snapshot("main_0", 1)
+    for _ in range(3):
+        league.record("main_0", "main_0@1", 1.0)
+    league.add_snapshot("main_0", 2)
+    assert league.payoff.win_rate("main_0@2", "main_0@1") == 1.0
+    assert league.payoff.win_rate("main_0@1", "main_0@2") == 0.0
+    M = league.payoff_meta_game(league.pool)
+    assert M.tolist() == [[0.0, -1.0], [1.0, 0.0]]

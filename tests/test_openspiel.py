@@ -115,3 +115,36 @@ def test_the_average_of_a_mixture_plays_as_drawing_one_policy_per_game():
     assert ours_nc == pytest.approx(exploitability.nash_conv(kuhn, theirs), abs=1e-9)
     same = average_policy(kuhn, probs[:1].repeat(2, 0), [1, 1])
     assert np.allclose(same, probs[0])
+
+
+def test_the_meta_solver_against_hand_solved_games():
+    from rllib_marl.league.meta import maximin, symmetric_nash
+
+    rps = np.array([[0, -1, 1], [1, 0, -1], [-1, 1, 0]], float)
+    assert np.allclose(symmetric_nash(rps), [1 / 3, 1 / 3, 1 / 3], atol=1e-6)
+    # Matching pennies with a bias: row mixes 2/5, 3/5 (value 1/5), solved by hand.
+    x, v = maximin(np.array([[2.0, -1.0], [-1.0, 1.0]]))
+    assert np.allclose(x, [0.4, 0.6], atol=1e-6) and v == pytest.approx(0.2)
+    # A dominated strategy gets no weight: rock, paper, and "always lose".
+    M = np.array([[0, -1, 1], [1, 0, 1], [-1, -1, 0]], float)
+    assert np.allclose(symmetric_nash(M), [0, 1, 0], atol=1e-6)
+    with pytest.raises(ValueError, match="M = -M"):
+        symmetric_nash(np.ones((2, 2)))
+
+
+def test_exact_pairwise_values_equal_openspiels_expected_score():
+    from open_spiel.python.algorithms import expected_game_score
+
+    from rllib_marl.league.openspiel_eval import Terminals, tabular_policy
+
+    for name in ("kuhn_poker", "leduc_poker"):
+        game = pyspiel.load_game(name)
+        S, A = len(info_states(game)), game.num_distinct_actions()
+        probs = np.random.default_rng(1).dirichlet(np.ones(A), size=(3, S))
+        M = Terminals(game).values(probs)
+        assert np.allclose(M, -M.T, atol=1e-9)  # zero-sum, seats averaged
+        pols = [tabular_policy(game, lambda p, o, m, k=k: probs[k]) for k in range(3)]
+        for i, j in ((0, 1), (2, 0)):
+            v01 = expected_game_score.policy_value(game.new_initial_state(), [pols[i], pols[j]])[0]
+            v10 = expected_game_score.policy_value(game.new_initial_state(), [pols[j], pols[i]])[1]
+            assert M[i, j] == pytest.approx(0.5 * (v01 + v10), abs=1e-9)

@@ -276,6 +276,8 @@ class LeagueCallback(RLlibCallback):
                     self._reset(algorithm, learner)
                 snapshots_taken = True
         if snapshots_taken:
+            if league.wants_meta:
+                league.meta = meta_strategy(league, algorithm)
             push_league(algorithm, league, mapping.seats)
         result[LEAGUE_KEY] = league_metrics(league, algorithm, played, use_eval)
         er = (result.get("env_runners") or {}).get(LEAGUE_KEY) or {}
@@ -295,6 +297,23 @@ class LeagueCallback(RLlibCallback):
         lg.set_weights({learner: algorithm._rllib_marl_initial_weights[learner]})
         for group in _runner_groups(algorithm):
             group.sync_weights(from_worker_or_learner_group=lg, inference_only=True)
+
+
+def meta_strategy(league: League, algorithm) -> Dict[str, float]:
+    """The pool's Nash meta-strategy (PSRO): from the exact meta-game for an
+    OpenSpiel game, else from the payoff table's win rates."""
+    from rllib_marl.league.meta import symmetric_nash
+
+    pool = league.pool
+    if not pool:
+        return {}
+    game = getattr(algorithm, "_rllib_marl_openspiel", None)
+    if game is not None and game.game.num_players() == 2:
+        M = game.meta_game(np.stack([game.probs(algorithm.get_module(s)) for s in pool]))
+    else:
+        M = league.payoff_meta_game(pool)
+    M = 0.5 * (M - M.T)  # the payoff table's decayed counts are antisymmetric only up to rounding
+    return {s: float(x) for s, x in zip(pool, symmetric_nash(M))}
 
 
 def league_metrics(league: League, algorithm, played: int, from_eval: bool) -> Dict[str, Any]:
@@ -325,9 +344,12 @@ def league_metrics(league: League, algorithm, played: int, from_eval: bool) -> D
         for learner in league.learners:
             out[f"exploitability/{learner}"] = game.exploitability(algorithm.get_module(learner))
             own = [p.name for p in league.players.values() if not p.learner and p.active and p.source == learner]
-            if own:  # the uniform mixture of its snapshots: fictitious play's average strategy
-                out[f"exploitability_pool/{learner}"] = game.mixture_exploitability(
-                    [algorithm.get_module(s) for s in own])
+            if own:  # its snapshots as one policy: uniformly mixed (fictitious play) and PSRO's Nash mixture
+                pool = game.pool_metrics([algorithm.get_module(s) for s in own])
+                out[f"exploitability_pool/{learner}"] = pool["uniform"]
+                if "nash" in pool:
+                    out[f"exploitability_meta/{learner}"] = pool["nash"]
+                    out[f"meta_support/{learner}"] = pool["nash_support"]
     return out
 
 

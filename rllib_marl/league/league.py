@@ -13,7 +13,12 @@ a learner, named ``<learner>@<n>``). Roles, as in AlphaStar's league:
 
 Naive self-play is ``self_play: 1`` (the latest self only); fictitious
 self-play is ``pfsp: 1`` with ``pfsp_weighting: uniform`` (uniform over the
-pool). Both are settings of the same machinery.
+pool); PSRO is ``pfsp: 1`` with ``pfsp_weighting: nash``: opponents drawn from
+the pool's meta-strategy (:attr:`League.meta`, the Nash mixture of the
+meta-game between the snapshots, which the driver solves after every snapshot:
+exact for OpenSpiel games, from the payoff table's win rates otherwise, a new
+snapshot starting with its learner's record). All are settings of the same
+machinery.
 
 ``pool_size`` > 0 keeps only the most recent snapshots in the matchmaking pool
 (older ones are retired: still rated, still loaded, never drawn again). A pool
@@ -33,10 +38,18 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
+import numpy as np
+
 from rllib_marl.league.matchmaking import stable_choice, stable_uniform
 from rllib_marl.league.payoff import PFSP_WEIGHTINGS, PayoffTable
 from rllib_marl.league.ratings import Elo
 from rllib_marl.schema import bounded, choices, field_problem
+
+
+# Opponent weightings: PFSP's functions of the win rate, and "nash": the pool's
+# meta-strategy (PSRO), the Nash mixture of the meta-game between the pool's
+# snapshots, set by the driver after each snapshot (League.meta).
+WEIGHTINGS = PFSP_WEIGHTINGS + ("nash",)
 
 ROLES = ("main", "main_exploiter", "league_exploiter")
 SNAPSHOT_SEP = "@"
@@ -53,8 +66,8 @@ class LeagueConfig:
     self_play: float = bounded(0.35, ge=0)
     pfsp: float = bounded(0.5, ge=0)
     verification: float = bounded(0.15, ge=0)
-    pfsp_weighting: str = choices(*PFSP_WEIGHTINGS, default="squared")
-    exploiter_pfsp_weighting: str = choices(*PFSP_WEIGHTINGS, default="linear_capped")
+    pfsp_weighting: str = choices(*WEIGHTINGS, default="squared")
+    exploiter_pfsp_weighting: str = choices(*WEIGHTINGS, default="linear_capped")
     # Snapshots: every K iterations (0: never by count) and/or when a learner's
     # win rate against its opponents reaches this (evaluation games).
     snapshot_every: int = bounded(0, ge=0)
@@ -104,6 +117,7 @@ class League:
         self.seed = int(seed)
         self.version = 0
         self.players: Dict[str, Player] = {}
+        self.meta: Dict[str, float] = {}  # the pool's meta-strategy (weighting "nash"), by snapshot
         for role, count in (("main", config.mains), ("main_exploiter", config.main_exploiters),
                             ("league_exploiter", config.league_exploiters)):
             for i in range(count):
@@ -146,7 +160,20 @@ class League:
         return Matchup(learner, opponent, seat)
 
     def _pfsp(self, learner: str, pool: List[str], weighting: str, key) -> str:
+        if weighting == "nash":
+            w = [self.meta.get(o, 0.0) for o in pool]
+            return stable_choice(pool, w if sum(w) > 0 else [1.0] * len(pool), *key, "pfsp")
         return stable_choice(pool, self.payoff.pfsp(learner, pool, weighting), *key, "pfsp")
+
+    @property
+    def wants_meta(self) -> bool:
+        """Whether matchmaking reads the meta-strategy."""
+        return "nash" in (self.config.pfsp_weighting, self.config.exploiter_pfsp_weighting)
+
+    def payoff_meta_game(self, pool: List[str]) -> np.ndarray:
+        """The meta-game between pool members from the payoff table:
+        ``M[i, j] = 2 * win_rate(i, j) - 1`` (0 for a pair that never met)."""
+        return np.array([[2.0 * self.payoff.win_rate(a, b) - 1.0 for b in pool] for a in pool])
 
     def _opponent(self, learner: str, key) -> str:
         c = self.config
@@ -211,6 +238,12 @@ class League:
         name = f"{learner}{SNAPSHOT_SEP}{p.snapshots}"
         self.players[name] = Player(name, p.role, learner=False, source=learner, iteration=iteration)
         self.elo.ratings[name] = self.elo.rating(learner)
+        # The snapshot is the learner as it is now: it starts with the learner's record
+        # against everyone else (the meta-game's row of a new pool member).
+        for (a, b), c in list(self.payoff.counts.items()):
+            if a == learner and b != name:
+                self.payoff.counts[(name, b)] = list(c)
+                self.payoff.counts[(b, name)] = [c[2], c[1], c[0]]
         reset = p.role == "main_exploiter" or (
             p.role == "league_exploiter"
             and stable_uniform(self.seed, name, "reset") < self.config.league_exploiter_reset)
@@ -231,6 +264,7 @@ class League:
             "players": [dataclasses.asdict(p) for p in self.players.values()],
             "payoff": self.payoff.get_state(),
             "elo": self.elo.get_state(),
+            "meta": dict(self.meta),
         }
 
     @classmethod
@@ -240,6 +274,7 @@ class League:
         league.players = {p["name"]: Player(**p) for p in state["players"]}
         league.payoff = PayoffTable.from_state(state["payoff"])
         league.elo = Elo.from_state(state["elo"])
+        league.meta = dict(state.get("meta") or {})
         return league
 
 

@@ -92,6 +92,72 @@ def average_policy(game, probs: np.ndarray, weights) -> np.ndarray:
     return out
 
 
+class Terminals:
+    """Every terminal history of a game as arrays: its chance probability, its
+    returns, and for each player the (information state, action) pairs that player
+    chose on the way (indices into :func:`info_states` x actions, padded with a
+    constant-1 slot) -- so the value of any pair of tabular policies is a product
+    of gathered probabilities and one matrix product (:meth:`values`)."""
+
+    def __init__(self, game):
+        from rllib_marl.envs.games.openspiel import info_states
+
+        self.n_players = game.num_players()
+        self.n_actions = game.num_distinct_actions()
+        states = info_states(game)
+        keys = {key: i for i, (key, _, _) in enumerate(states)}
+        self.n_states = len(keys)
+        self.masks = np.stack([o["action_mask"] for _, _, o in states]).astype(np.float64)
+        chance, returns, picks = [], [], [[] for _ in range(self.n_players)]
+
+        def walk(state, c, own):
+            if state.is_terminal():
+                chance.append(c)
+                returns.append(state.returns())
+                for p in range(self.n_players):
+                    picks[p].append(own[p])
+                return
+            if state.is_chance_node():
+                for a, pr in state.chance_outcomes():
+                    walk(state.child(a), c * pr, own)
+                return
+            p = state.current_player()
+            i = keys[state.information_state_string(p)]
+            for a in state.legal_actions():
+                nxt = list(own)
+                nxt[p] = own[p] + [i * self.n_actions + a]
+                walk(state.child(a), c, nxt)
+
+        walk(game.new_initial_state(), 1.0, [[] for _ in range(self.n_players)])
+        self.chance = np.asarray(chance)
+        self.returns = np.asarray(returns)  # [Z, players]
+        pad = self.n_states * self.n_actions  # the constant-1 slot
+        self.picks = []
+        for p in range(self.n_players):
+            width = max(1, max(len(x) for x in picks[p]))
+            self.picks.append(np.array([x + [pad] * (width - len(x)) for x in picks[p]], np.int64))
+
+    def reach(self, probs: np.ndarray, player: int) -> np.ndarray:
+        """``[K, Z]``: the probability that each of K policies (``[K, S, A]``), as
+        ``player``, takes its own actions along each terminal history (each row
+        restricted to the legal actions and renormalized, as :func:`tabular_policy`)."""
+        probs = np.asarray(probs, np.float64) * self.masks
+        total = probs.sum(-1, keepdims=True)
+        probs = np.where(total > 0, probs / np.where(total > 0, total, 1.0), self.masks / self.masks.sum(-1, keepdims=True))
+        flat = np.concatenate([probs.reshape(len(probs), -1), np.ones((len(probs), 1))], axis=1)
+        return flat[:, self.picks[player]].prod(-1)
+
+    def values(self, probs: np.ndarray) -> np.ndarray:
+        """Two players: ``M[i, j]`` = policy i's expected return against policy j,
+        averaged over the two seats (i as player 0 against j as player 1, and the
+        other way round)."""
+        if self.n_players != 2:
+            raise ValueError("pairwise values are for two-player games")
+        r0, r1 = self.reach(probs, 0), self.reach(probs, 1)
+        u0, u1 = self.chance * self.returns[:, 0], self.chance * self.returns[:, 1]
+        return 0.5 * ((r0 * u0) @ r1.T + (r1 * u1) @ r0.T)
+
+
 class OpenSpielEvaluator:
     """Exact exploitability of modules in the OpenSpiel game of an env config, or
     built by :func:`evaluator_for` only where the env is one."""
@@ -104,6 +170,7 @@ class OpenSpielEvaluator:
         states = info_states(self.game)
         built = [adapter._build_obs({f"player_{p}": o}, {})[f"player_{p}"] for _, p, o in states]
         self._batch = {k: np.stack([b[k] for b in built]) for k in built[0]}
+        self._terminals: Optional[Terminals] = None
 
     def probs(self, module) -> np.ndarray:
         """The module's action probabilities ``[S, A]`` at every information state
@@ -120,12 +187,32 @@ class OpenSpielEvaluator:
         probs = self.probs(module)
         return exploitability_of(self.game, lambda players, obs, masks: probs)
 
-    def mixture_exploitability(self, modules, weights=None) -> float:
+    def mixture_exploitability(self, modules, weights=None, probs: Optional[np.ndarray] = None) -> float:
         """Exploitability of a mixture of modules (uniform by default), played as
         one policy (:func:`average_policy`)."""
-        probs = np.stack([self.probs(m) for m in modules])
-        avg = average_policy(self.game, probs, np.ones(len(modules)) if weights is None else weights)
+        if probs is None:
+            probs = np.stack([self.probs(m) for m in modules])
+        avg = average_policy(self.game, probs, np.ones(len(probs)) if weights is None else weights)
         return exploitability_of(self.game, lambda players, obs, masks: avg)
+
+    def meta_game(self, probs: np.ndarray) -> np.ndarray:
+        """The exact meta-game ``M[i, j]`` between policies ``probs`` ``[K, S, A]``."""
+        if self._terminals is None:
+            self._terminals = Terminals(self.game)
+        return self._terminals.values(probs)
+
+    def pool_metrics(self, modules) -> Dict[str, float]:
+        """For a pool of modules: the exploitability of its uniform mixture and of
+        its Nash meta-strategy (PSRO), and the meta-strategy's support size."""
+        from rllib_marl.league.meta import symmetric_nash
+
+        probs = np.stack([self.probs(m) for m in modules])
+        out = {"uniform": self.mixture_exploitability(None, probs=probs)}
+        if self.game.num_players() == 2:
+            x = symmetric_nash(self.meta_game(probs))
+            out["nash"] = self.mixture_exploitability(None, weights=x, probs=probs)
+            out["nash_support"] = float((x > 1e-3).sum())
+        return out
 
 
 def evaluator_for(env_config: Dict[str, Any]) -> Optional[OpenSpielEvaluator]:
