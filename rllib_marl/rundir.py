@@ -37,6 +37,13 @@ ITERATION = "iteration.txt"
 MANIFEST = "manifest.json"  # {"files": {relative path: {"size": bytes, "sha256": hex}}}, written last
 
 
+def _with_path(e: OSError, path: Path) -> OSError:
+    """``e`` itself when it names a file (or has no errno), else the same error naming ``path``."""
+    if e.errno is None or e.filename:
+        return e
+    return OSError(e.errno, os.strerror(e.errno), str(path))
+
+
 def write_text_atomic(path: Path, text: str) -> None:
     """Writes ``path`` through a temporary file renamed into place: a write that
     fails (a full disk) leaves the previous complete file, never a cut one."""
@@ -48,9 +55,10 @@ def write_text_atomic(path: Path, text: str) -> None:
         os.replace(tmp, path)
     except OSError as e:
         tmp.unlink(missing_ok=True)
-        if e.errno is None or e.filename:
+        err = _with_path(e, path)
+        if err is e:
             raise
-        raise OSError(e.errno, os.strerror(e.errno), str(path)) from e
+        raise err from e
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -166,26 +174,30 @@ def _iteration(d: Path) -> Optional[int]:
         return None
 
 
-def checkpoints(run_dir: Path) -> Tuple[List[Path], List[Tuple[Path, str]]]:
+def checkpoints(run_dir: Path, first_only: bool = False) -> Tuple[List[Path], List[Tuple[Path, str]]]:
     """A run's checkpoints, ``(intact, damaged)``: the intact ones newest first
     (``final`` first on a tie), the damaged ones with what is wrong. Half-written
-    ones (``.partial``, ``.old``) are neither."""
+    ones (``.partial``, ``.old``) are neither. With ``first_only``, checking stops
+    at the newest intact one (the damaged are then those newer than it)."""
     ck = Path(run_dir) / CHECKPOINTS
     if not ck.is_dir():
         return [], []
+    dirs = [d for d in ck.iterdir() if d.is_dir() and not d.name.endswith((PARTIAL, ".old"))]
+    # Newest first; one without a readable iteration sorts first (it is reported, not taken).
+    dirs.sort(key=lambda d: (_iteration(d) if _iteration(d) is not None else float("inf"), d.name == FINAL),
+              reverse=True)
     intact, damaged = [], []
-    for d in sorted(ck.iterdir()):
-        if not d.is_dir() or d.name.endswith((PARTIAL, ".old")):
-            continue
-        it = _iteration(d)
-        problem = (manifest_problem(d) if is_checkpoint(d) and it is not None
+    for d in dirs:
+        problem = (manifest_problem(d) if is_checkpoint(d) and _iteration(d) is not None
                    else f"no {ITERATION}" if is_checkpoint(d) else "no algorithm_state")
         if problem:
             damaged.append((d, problem))
         else:
-            intact.append((it, d.name == FINAL, d))
-    intact.sort(key=lambda t: (t[0], t[1]), reverse=True)
-    return [d for _, _, d in intact], damaged
+            intact.append(d)
+            if first_only:
+                break
+    damaged.sort(key=lambda t: t[0].name)
+    return intact, damaged
 
 
 def skipped_lines(damaged: List[Tuple[Path, str]], newer_than: Optional[Path] = None) -> List[str]:
@@ -201,7 +213,7 @@ def skipped_lines(damaged: List[Tuple[Path, str]], newer_than: Optional[Path] = 
 
 def latest_checkpoint(run_dir: Path) -> Optional[Path]:
     """The newest intact checkpoint of a run (``final`` wins a tie), or None."""
-    return (checkpoints(run_dir)[0] or [None])[0]
+    return (checkpoints(run_dir, first_only=True)[0] or [None])[0]
 
 
 def newest_intact(run_dir: Path, what: str) -> Path:
@@ -209,7 +221,7 @@ def newest_intact(run_dir: Path, what: str) -> Path:
     were skipped and why; :class:`ConfigError` naming them when none is intact."""
     import sys
 
-    intact, damaged = checkpoints(run_dir)
+    intact, damaged = checkpoints(run_dir, first_only=True)
     if not intact:
         if damaged:
             raise ConfigError(what, f"no intact checkpoint in {Path(run_dir) / CHECKPOINTS}: " + "; ".join(
@@ -228,7 +240,7 @@ def check_intact(ck: Path, what: str) -> None:
         return
     hint = ""
     if ck.parent.name == CHECKPOINTS:
-        intact = checkpoints(ck.parent.parent)[0]
+        intact = checkpoints(ck.parent.parent, first_only=True)[0]
         hint = f"; the newest intact checkpoint of this run is {intact[0]}" if intact else \
             "; this run has no intact checkpoint"
     raise ConfigError(what, f"checkpoint {ck} is damaged: {problem}{hint}")
@@ -265,9 +277,10 @@ def save_checkpoint(algo, out: Path, tag: str, iteration: int, keep: int) -> Pat
         write_manifest(tmp)
     except OSError as e:  # a full disk: nothing half-written stays behind; say where it failed
         shutil.rmtree(tmp, ignore_errors=True)
-        if e.errno is None or e.filename:
+        err = _with_path(e, path)
+        if err is e:
             raise
-        raise OSError(e.errno, os.strerror(e.errno), str(path)) from e
+        raise err from e
     except BaseException:  # an interrupt
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -20,6 +20,14 @@ from typing import Any, Callable, Dict, Optional
 import numpy as np
 
 
+def legal_probs(probs: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """Each row restricted to its legal actions and renormalized (uniform over
+    them where a row puts no mass on any)."""
+    probs = np.asarray(probs, np.float64) * masks
+    total = probs.sum(-1, keepdims=True)
+    return np.where(total > 0, probs / np.where(total > 0, total, 1.0), masks / masks.sum(-1, keepdims=True))
+
+
 def tabular_policy(game, probs_fn: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]):
     """An OpenSpiel ``TabularPolicy`` from ``probs_fn(players, observations,
     masks) -> [S, A]`` over all information states (illegal actions dropped and
@@ -33,9 +41,7 @@ def tabular_policy(game, probs_fn: Callable[[np.ndarray, np.ndarray, np.ndarray]
     players = np.array([p for _, p, _ in states])
     obs = np.stack([o["observation"] for _, _, o in states])
     masks = np.stack([o["action_mask"] for _, _, o in states]).astype(np.float64)
-    probs = np.asarray(probs_fn(players, obs, masks), np.float64) * masks
-    total = probs.sum(-1, keepdims=True)
-    probs = np.where(total > 0, probs / np.where(total > 0, total, 1.0), masks / masks.sum(-1, keepdims=True))
+    probs = legal_probs(probs_fn(players, obs, masks), masks)
     for (key, _, _), row in zip(states, probs):
         tab.action_probability_array[tab.state_lookup[key]] = row
     return tab
@@ -141,9 +147,7 @@ class Terminals:
         """``[K, Z]``: the probability that each of K policies (``[K, S, A]``), as
         ``player``, takes its own actions along each terminal history (each row
         restricted to the legal actions and renormalized, as :func:`tabular_policy`)."""
-        probs = np.asarray(probs, np.float64) * self.masks
-        total = probs.sum(-1, keepdims=True)
-        probs = np.where(total > 0, probs / np.where(total > 0, total, 1.0), self.masks / self.masks.sum(-1, keepdims=True))
+        probs = legal_probs(probs, self.masks)
         flat = np.concatenate([probs.reshape(len(probs), -1), np.ones((len(probs), 1))], axis=1)
         return flat[:, self.picks[player]].prod(-1)
 
