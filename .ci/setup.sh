@@ -49,10 +49,11 @@ fi
 # the export extra (the tests check exported ONNX policies), the butterfly
 # extra (pistonball's tuned example needs pymunk) and the Gymnasium suites
 # (lbforaging, rware: the env-source tests and the LBF learning test), and
-# OpenSpiel (its poker games and exact exploitability are tested).
+# OpenSpiel (its poker games and exact exploitability are tested), and VMAS
+# (the batched env runner is tested against one env at a time).
 constraints=$(mktemp)
 "$VPY" rllib_marl/cluster.py constraints > "$constraints"
-pip_q -c "$constraints" -e ".[test,cluster,export,butterfly,lbforaging,rware,openspiel]"
+pip_q -c "$constraints" -e ".[test,cluster,export,butterfly,lbforaging,rware,openspiel,vmas]"
 rm -f "$constraints"
 "$VPY" -c "import rllib_marl.envs, rllib_marl.policies" 
 touch "$STAMP"

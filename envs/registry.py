@@ -26,6 +26,7 @@ from rllib_marl.envs.sources import (
     resolve_callable,
 )
 from rllib_marl.envs.games.openspiel import OPENSPIEL
+from rllib_marl.envs.vmas_env import VMAS
 from rllib_marl.envs.spec import APIS, EnvConfig
 
 
@@ -69,10 +70,17 @@ def _resolve(name: Any, api: str, kwargs: Dict[str, Any]) -> Tuple[Callable[...,
         raise EnvError(
             "env.name: missing; use a built-in game "
             f"({', '.join(BUILTIN_ENVS)}), an import path like mpe2.simple_spread_v3, "
-            "gymnasium:<id> for a Gymnasium multi-agent env, or (from Python) an env class or factory"
+            "gymnasium:<id> for a Gymnasium multi-agent env, vmas:<scenario>, openspiel:<game>, or (from Python) "
+            "an env class or factory"
         )
     if name.startswith(GYMNASIUM):
         return gymnasium_maker(name), "parallel", AS_KEYWORDS
+    if name.startswith(VMAS):
+        if api == "aec":
+            raise EnvError(f"env.name: {name} is simultaneous-move; use api: parallel (or leave api out)")
+        from rllib_marl.envs.vmas_env import vmas_maker
+
+        return vmas_maker(name), "parallel", AS_KEYWORDS
     if name.startswith(OPENSPIEL):
         if api == "parallel":
             raise EnvError(f"env.name: {name} is turn-based; use api: aec (or leave api out)")

@@ -126,8 +126,6 @@ def model_config(exp: ExperimentConfig) -> Dict[str, object]:
 def translate(exp: ExperimentConfig, scale: ScaleConfig, env, mapping: Dict[str, str]):
     """The experiment as the algorithm's ``AlgorithmConfig``: each block set
     through RLlib's own config methods, as a Python user would."""
-    from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
-
     from rllib_marl.envs.adapter import RLlibEnv
 
     env_cfg = resolved_env_config(exp)
@@ -140,8 +138,7 @@ def translate(exp: ExperimentConfig, scale: ScaleConfig, env, mapping: Dict[str,
         rollout_fragment_length=exp.env_runners.rollout_fragment_length or "auto",
         batch_mode=exp.env_runners.batch_mode,
     )
-    if exp.env_runners.sampler == "rllib":
-        config.env_runners(env_runner_cls=MultiAgentEnvRunner)
+    config.sampling(exp.env_runners.sampler)
     config.learners(num_learners=scale.num_learners, num_gpus_per_learner=scale.num_gpus_per_learner)
     config.training(**dataclasses.asdict(exp.training_config()))
     config.rl_module(model_config=model_config(exp))

@@ -47,7 +47,7 @@ from rllib_marl.envs.spec import EnvConfig
 from rllib_marl.schema import ConfigError, any_number, bounded, choices, free_text, parse, parse_value, set_path, to_plain
 
 SHARING = ("shared", "per_agent", "per_group")
-SAMPLERS = ("fast", "rllib")
+SAMPLERS = ("auto", "fast", "batched", "rllib")
 
 
 @dataclass
@@ -67,13 +67,16 @@ class EnvRunnersConfig:
     """Sampling settings that do not depend on hardware.
 
     Attributes:
-        sampler: which env runner samples: ``fast`` (ours, batched; see
-            rllib_marl/env_runner.py) or ``rllib`` (RLlib's MultiAgentEnvRunner).
+        sampler: which env runner samples: ``fast`` (ours, one forward pass per
+            module over all sub-envs; rllib_marl/env_runner.py), ``batched``
+            (a batched simulator's sub-envs as tensors, VMAS;
+            rllib_marl/batched_runner.py), ``rllib`` (RLlib's MultiAgentEnvRunner)
+            or ``auto`` (``batched`` where the env and the algorithm allow it, else ``fast``).
         rollout_fragment_length: steps per sub-env per sample call; 0 = auto.
         batch_mode: truncate_episodes or complete_episodes.
     """
 
-    sampler: str = choices(*SAMPLERS, default="fast")
+    sampler: str = choices(*SAMPLERS, default="auto")
     rollout_fragment_length: int = bounded(0, ge=0)
     batch_mode: str = choices("truncate_episodes", "complete_episodes",
                               default="truncate_episodes")

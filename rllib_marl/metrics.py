@@ -14,7 +14,7 @@ sum over opponents means nothing.
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 from ray.rllib.callbacks.callbacks import RLlibCallback
 
@@ -88,29 +88,35 @@ class MarlMetricsCallback(RLlibCallback):
         if metrics_logger is None:
             return
         returns, measured = episode_returns(episode)
-        if not returns:
-            return
-        cfg = getattr(env_runner, "config", None)
-        conv = self._convention(cfg)
-        win = smoothing_window(cfg)
-        teams = self._teams(cfg)
-        if competitive(teams):
-            for name, members in teams_of(sorted(returns), teams).items():
-                metrics_logger.log_value((MARL_KEY, TEAM_RETURNS, name), team_value(returns, members, conv),
-                                         window=win)
-        elif not _is_league(cfg):  # a league game is two-sided: no team return
-            metrics_logger.log_value((MARL_KEY, TEAM_RETURN), team_value(returns, list(returns), conv), window=win)
         # The whole episode's length: ``len(episode)`` counts only the chunk since
         # the last sample() cut, ``env_t`` every env step since the reset.
-        metrics_logger.log_value((MARL_KEY, EPISODE_LEN), int(getattr(episode, "env_t", len(episode))),
-                                 window=win)
-        for aid, r in returns.items():
-            metrics_logger.log_value((MARL_KEY, AGENT_RETURN, aid), r, window=win)
-        for name, v in measured.items():
-            metrics_logger.log_value((MARL_KEY, ENV_METRICS, name), float(v), window=win)
+        log_episode(metrics_logger, getattr(env_runner, "config", None), returns,
+                    int(getattr(episode, "env_t", len(episode))), measured)
 
     def on_train_result(self, *, algorithm, result: Dict[str, Any], **kwargs):
         lift_marl_metrics(result, self._convention(algorithm.config))
+
+
+def log_episode(metrics_logger, cfg, returns: Dict[str, float], length: int,
+                measured: Optional[Dict[str, float]] = None) -> None:
+    """Logs one finished episode: team return(s), length, per-agent returns and
+    the env's own metrics (what :class:`MarlMetricsCallback` logs per episode;
+    the batched env runner calls it for the episodes it finishes)."""
+    if not returns:
+        return
+    conv = MarlMetricsCallback._convention(cfg)
+    win = smoothing_window(cfg)
+    teams = MarlMetricsCallback._teams(cfg)
+    if competitive(teams):
+        for name, members in teams_of(sorted(returns), teams).items():
+            metrics_logger.log_value((MARL_KEY, TEAM_RETURNS, name), team_value(returns, members, conv), window=win)
+    elif not _is_league(cfg):  # a league game is two-sided: no team return
+        metrics_logger.log_value((MARL_KEY, TEAM_RETURN), team_value(returns, list(returns), conv), window=win)
+    metrics_logger.log_value((MARL_KEY, EPISODE_LEN), int(length), window=win)
+    for aid, r in returns.items():
+        metrics_logger.log_value((MARL_KEY, AGENT_RETURN, aid), r, window=win)
+    for name, v in (measured or {}).items():
+        metrics_logger.log_value((MARL_KEY, ENV_METRICS, name), float(v), window=win)
 
 
 def _is_league(config) -> bool:

@@ -103,6 +103,7 @@ class EnvLayout:
     teams_note: str = ""  # why auto resolved as it did, when it was not "one" by default
     notes: Tuple[str, ...] = ()  # warnings about a degenerate env (rllib_marl.envs.adapter.degenerate_notes)
     failure: str = ""  # the error of an env that raised in its first random steps
+    batched: bool = False  # a batched simulator (VMAS) stands behind the one-at-a-time view
 
 
 def env_source(config) -> str:
@@ -139,8 +140,9 @@ def layout_of(env, source: str, teams: str = "auto") -> EnvLayout:
             failure = f"{type(e).__name__}: {e}".splitlines()[0]
     if resolved == "auto":
         resolved = "one"
+    batched = bool(getattr(getattr(env, "env", None), "batched_simulator", False))
     return EnvLayout(agents, obs, act, conv if conv in ("sum", "mean") else "sum",
-                     getattr(env, "api", "parallel"), source, resolved, note, notes, failure)
+                     getattr(env, "api", "parallel"), source, resolved, note, notes, failure, batched)
 
 
 def _training_args(config) -> frozenset:
@@ -189,6 +191,75 @@ class MarlConfig:
         self.callbacks_class = [MarlMetricsCallback]
         self.multi_agent(policies={SHARED_MODULE}, policy_mapping_fn=OneModule(SHARED_MODULE))
         self.env_layout: Optional[EnvLayout] = None
+        self.sampler = "auto"  # sampling()
+
+    def sampling(self, sampler: str = "auto") -> "MarlConfig":
+        """Which env runner samples: ``auto`` (the batched runner for a batched
+        simulator such as VMAS when the algorithm trains from it, else ``fast``),
+        ``fast`` (ours, one sub-env at a time), ``batched``
+        (:class:`~rllib_marl.batched_runner.BatchedEnvRunner`) or ``rllib``
+        (RLlib's ``MultiAgentEnvRunner``)."""
+        from rllib_marl.config import SAMPLERS
+
+        if sampler not in SAMPLERS:
+            raise ConfigError("env_runners.sampler", f"unknown value {sampler!r}; allowed: {', '.join(SAMPLERS)}")
+        self.sampler = sampler
+        if sampler in ("fast", "rllib"):  # known without the env; auto and batched once it is read
+            from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
+
+            from rllib_marl.env_runner import FastMultiAgentEnvRunner
+
+            self.env_runner_cls = FastMultiAgentEnvRunner if sampler == "fast" else MultiAgentEnvRunner
+        return self
+
+    def batched(self) -> bool:
+        """Whether this config samples with the batched env runner."""
+        from rllib_marl.batched_runner import BatchedEnvRunner
+
+        return isinstance(self.env_runner_cls, type) and issubclass(self.env_runner_cls, BatchedEnvRunner)
+
+    def choose_sampler(self, layout: EnvLayout) -> None:
+        """Sets the env runner class ``sampling()`` asks for, refusing a batched
+        runner where it cannot serve (after the env is read)."""
+        from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
+
+        from rllib_marl.batched_runner import BatchedEnvRunner
+        from rllib_marl.env_runner import FastMultiAgentEnvRunner
+
+        if self.sampler == "rllib":
+            self.env_runner_cls = MultiAgentEnvRunner
+            return
+        if self.sampler == "fast":
+            if self.batched():
+                self.env_runner_cls = FastMultiAgentEnvRunner
+            return
+        why = self._batched_unfit(layout)
+        if self.sampler == "batched":
+            if why:
+                raise ConfigError("env_runners.sampler", f"batched: {why}; use sampler: fast (or auto)")
+            self.env_runner_cls = BatchedEnvRunner
+        elif not why and self.env_runner_cls is FastMultiAgentEnvRunner:  # auto, and nobody chose a runner
+            self.env_runner_cls = BatchedEnvRunner
+
+    def _batched_unfit(self, layout: EnvLayout) -> str:
+        """Why the batched runner cannot sample this run ('' when it can)."""
+        if not layout.batched:
+            return f"{env_label((self.env_config or {}).get('name'))} is not a batched simulator (vmas:<scenario> is)"
+        if not self.spec.batched_sampling:
+            from rllib_marl.algorithms.registry import algorithms_with
+
+            return f"{self.spec.name} does not train from batched samples yet ({algorithms_with('batched_sampling')} do)"
+        env_config = self.env_config or {}
+        if env_config.get("wrappers"):
+            return "env.wrappers are not applied by the batched simulator"
+        if env_config.get("comm") or getattr(self, "league_settings", None) is not None:
+            return "learned communication and leagues need episodes (one sub-env at a time)"
+        if {**self.module_defaults(), **(self.model_config or {})}.get("use_gru"):
+            return "recurrent modules (model.use_gru) need episodes"
+        if (self.num_envs_per_env_runner or 1) > 1:
+            return ("num_envs_per_env_runner counts one-at-a-time sub-envs; the batched simulator's sub-envs "
+                    "are env.kwargs.num_envs")
+        return ""
 
     # ----- settings -------------------------------------------------------------------
 
@@ -346,6 +417,7 @@ class MarlConfig:
                 # The runners' metrics read the resolved value (no env of theirs to probe).
                 self.env_config = {**dict(self.env_config or {}), "teams": self.env_layout.teams}
             self.complete_for_env(self.env_layout)
+            self.choose_sampler(self.env_layout)
             from rllib_marl.metrics import MarlMetricsCallback
 
             add_callbacks(self, MarlMetricsCallback)

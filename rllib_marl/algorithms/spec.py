@@ -58,6 +58,8 @@ class AlgorithmSpec:
         comm: its actors can exchange learned messages (a ``comm:`` block).
         shared_encoder: its actor and critic can share the observation encoder
             (``model.share_encoder``).
+        batched_sampling: it can train from the batched env runner's tensors
+            (``env_runners.sampler: batched``, batched simulators such as VMAS).
         smoke_training: the smallest training settings with which one iteration
             samples, learns and reports (the smoke tests enrol every algorithm
             with them).
@@ -80,6 +82,7 @@ class AlgorithmSpec:
     image_observations: bool = True
     comm: bool = False
     shared_encoder: bool = False
+    batched_sampling: bool = False
     smoke_training: Dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def needs_state(self, training: Any) -> bool:

@@ -163,14 +163,69 @@ class IPPOConfig(MAPPOConfig):
         super().__init__(algo_class=algo_class or IPPO)
 
 
-class MAPPO(LeagueCheckpoints, PPO):
+class BatchedTrainingStep:
+    """PPO's training step for the batched env runner: the runners' rollouts
+    (train batches with advantages and value targets, computed where they were
+    sampled) go to RLlib's learners as one ``MultiAgentBatch``; otherwise RLlib's
+    own step."""
+
+    @override(PPO)
+    def training_step(self) -> None:
+        if not self.config.batched():
+            return super().training_step()
+        from ray.rllib.execution.rollout_ops import synchronous_parallel_sample
+        from ray.rllib.utils.metrics import (
+            ALL_MODULES,
+            ENV_RUNNER_RESULTS,
+            ENV_RUNNER_SAMPLING_TIMER,
+            LEARNER_RESULTS,
+            LEARNER_UPDATE_TIMER,
+            NUM_ENV_STEPS_SAMPLED_LIFETIME,
+            NUM_MODULE_STEPS_TRAINED_LIFETIME,
+            SYNCH_WORKER_WEIGHTS_TIMER,
+            TIMERS,
+        )
+
+        from rllib_marl.batched_runner import rollouts_to_batch
+
+        with self.metrics.log_time((TIMERS, ENV_RUNNER_SAMPLING_TIMER)):
+            rollouts, results = synchronous_parallel_sample(
+                worker_set=self.env_runner_group, max_env_steps=self.config.total_train_batch_size,
+                sample_timeout_s=self.config.sample_timeout_s, _uses_new_env_runners=True, _return_metrics=True)
+            if not rollouts:
+                return
+            self.metrics.aggregate(results, key=ENV_RUNNER_RESULTS)
+        with self.metrics.log_time((TIMERS, LEARNER_UPDATE_TIMER)):
+            learner_results = self.learner_group.update(
+                batch=rollouts_to_batch(rollouts),
+                timesteps={
+                    NUM_ENV_STEPS_SAMPLED_LIFETIME: self.metrics.peek((ENV_RUNNER_RESULTS,
+                                                                       NUM_ENV_STEPS_SAMPLED_LIFETIME)),
+                    NUM_MODULE_STEPS_TRAINED_LIFETIME: self.metrics.peek(
+                        (LEARNER_RESULTS, ALL_MODULES, NUM_MODULE_STEPS_TRAINED_LIFETIME), default=0),
+                },
+                num_epochs=self.config.num_epochs,
+                minibatch_size=self.config.minibatch_size,
+                shuffle_batch_per_epoch=self.config.shuffle_batch_per_epoch,
+            )
+            self.metrics.aggregate(learner_results, key=LEARNER_RESULTS)
+        with self.metrics.log_time((TIMERS, SYNCH_WORKER_WEIGHTS_TIMER)):
+            # The whole modules, critics included: the runners compute the value targets.
+            self.env_runner_group.sync_weights(
+                from_worker_or_learner_group=self.learner_group,
+                policies=set(learner_results[0].keys()) - {ALL_MODULES},
+                inference_only=False,
+            )
+
+
+class MAPPO(BatchedTrainingStep, LeagueCheckpoints, PPO):
     @classmethod
     @override(PPO)
     def get_default_config(cls) -> MAPPOConfig:
         return MAPPOConfig()
 
 
-class IPPO(LeagueCheckpoints, PPO):
+class IPPO(BatchedTrainingStep, LeagueCheckpoints, PPO):
     @classmethod
     @override(PPO)
     def get_default_config(cls) -> IPPOConfig:

@@ -99,6 +99,7 @@ MAPPO_SPEC = AlgorithmSpec(
     league=True,
     comm=True,
     shared_encoder=True,
+    batched_sampling=True,
     smoke_training=PPO_SMOKE,
 )
 
@@ -114,5 +115,6 @@ IPPO_SPEC = AlgorithmSpec(
     league=True,
     comm=True,
     shared_encoder=True,
+    batched_sampling=True,
     smoke_training=PPO_SMOKE,
 )

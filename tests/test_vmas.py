@@ -1,0 +1,179 @@
+"""VMAS (``vmas:<scenario>``): the batched path against one env at a time.
+
+The batched env and the batched env runner must give what stepping the same
+scenario one sub-env at a time through the adapter gives: observations (with the
+global state), shaped rewards, terminations and truncations at ``max_steps``, and
+value targets that bootstrap from the final observation at a truncation and from
+the next observation at the end of a rollout (RLlib's GAE convention).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("vmas")
+
+import torch  # noqa: E402
+from ray.rllib.core.columns import Columns  # noqa: E402
+from ray.rllib.evaluation.postprocessing import Postprocessing  # noqa: E402
+from ray.rllib.utils.postprocessing.value_predictions import compute_value_targets  # noqa: E402
+from ray.rllib.utils.spaces.space_utils import unsquash_action  # noqa: E402
+
+from rllib_marl.batched_runner import gae  # noqa: E402
+from rllib_marl.envs.adapter import make_env  # noqa: E402
+from rllib_marl.envs.vmas_env import VmasBatchedEnv  # noqa: E402
+
+SEEDS = [11, 12, 13]
+
+
+def _views(cfg):
+    views = [make_env(cfg) for _ in SEEDS]
+    obs = [v.reset(seed=s)[0] for v, s in zip(views, SEEDS)]
+    return views, obs
+
+
+@pytest.mark.parametrize("scenario,continuous,reward", [
+    ("simple_spread", False, {"mode": "mix", "team_weight": 0.3}),
+    ("navigation", True, {"mode": "individual"}),
+])
+def test_batched_env_steps_as_one_env_at_a_time(scenario, continuous, reward):
+    cfg = {"name": f"vmas:{scenario}", "kwargs": {"continuous_actions": continuous, "max_steps": 5},
+           "reward": reward, "agent_id": True}
+    benv = VmasBatchedEnv(cfg, num_envs=len(SEEDS))
+    views, obs1 = _views(cfg)
+    agents = views[0].possible_agents
+    assert benv.agents == agents
+    layout = benv.reset(seeds=SEEDS)
+    rng = np.random.default_rng(0)
+    for t in range(5):
+        for i in range(len(SEEDS)):
+            for k, a in enumerate(agents):
+                np.testing.assert_allclose(layout["obs"][k][i].numpy(), obs1[i][a]["obs"], rtol=0, atol=1e-6)
+                np.testing.assert_allclose(layout["state"][i].numpy(), obs1[i][a]["state"], rtol=0, atol=1e-6)
+        space = views[0].action_spaces[agents[0]]
+        if continuous:
+            acts = rng.uniform(space.low, space.high, size=(len(agents), len(SEEDS), space.shape[0])).astype(np.float32)
+        else:
+            acts = rng.integers(0, space.n, size=(len(agents), len(SEEDS)))
+        layout, rew, env_rew, term, trunc = benv.step([torch.as_tensor(acts[k]) for k in range(len(agents))])
+        for i, v in enumerate(views):
+            o, r, te, tr, _ = v.step({a: acts[k, i] for k, a in enumerate(agents)})
+            obs1[i] = o
+            for k, a in enumerate(agents):
+                assert rew[k, i].item() == pytest.approx(r[a], abs=1e-4)
+            assert bool(term[i]) == te["__all__"]
+            assert bool(trunc[i]) == tr["__all__"]
+            assert tr["__all__"] == (t == 4)  # truncated at max_steps, not before
+    for i in range(len(SEEDS)):  # the final observations, before any reset
+        for k, a in enumerate(agents):
+            np.testing.assert_allclose(layout["obs"][k][i].numpy(), obs1[i][a]["obs"], rtol=0, atol=1e-6)
+
+
+def test_gae_matches_rllib_value_targets():
+    """Rows cut into episodes by terminations and truncations, each scored by
+    RLlib's ``compute_value_targets`` with its bootstrap value appended."""
+    rng = np.random.default_rng(3)
+    T, rows = 12, 5
+    values = torch.as_tensor(rng.normal(size=(T, rows)), dtype=torch.float32)
+    rewards = torch.as_tensor(rng.normal(size=(T, rows)), dtype=torch.float32)
+    term = torch.as_tensor(rng.random((T, rows)) < 0.1)
+    trunc = torch.as_tensor(rng.random((T, rows)) < 0.1) & ~term
+    done = term | trunc
+    final = torch.as_tensor(rng.normal(size=(T, rows)), dtype=torch.float32)  # V(final obs) at truncations
+    last = torch.as_tensor(rng.normal(size=rows), dtype=torch.float32)  # V(obs after the rollout)
+    next_values = torch.cat([values[1:], last[None]])
+    next_values = torch.where(trunc, final, next_values)
+    adv, targets = gae(values, next_values, rewards, term, done, 0.97, 0.9)
+    for r in range(rows):
+        start = 0
+        for t in range(T):
+            if not (done[t, r] or t == T - 1):
+                continue
+            L = t + 1 - start
+            boot = 0.0 if term[t, r] else float(next_values[t, r])
+            ref = compute_value_targets(
+                values=np.append(values[start:t + 1, r].numpy(), boot),
+                rewards=np.append(rewards[start:t + 1, r].numpy(), 0.0),
+                terminateds=np.append(np.eye(L)[-1] * float(term[t, r]), 0.0),
+                truncateds=np.append(np.zeros(L - 1), [1.0, 1.0]),
+                gamma=0.97, lambda_=0.9)[:L]
+            np.testing.assert_allclose(targets[start:t + 1, r].numpy(), ref, rtol=1e-4, atol=1e-4)
+            start = t + 1
+    np.testing.assert_allclose(adv.numpy(), (targets - values).numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("scenario,continuous", [("simple_spread", False), ("navigation", True)])
+def test_batched_runner_rollout_matches_one_env_at_a_time(scenario, continuous):
+    """The runner's rollout over a truncation (step 6 of 10): its observations are
+    those of the one-at-a-time views fed the same actions, and its value targets
+    bootstrap from the views' final observations there and from the runner's next
+    observations at the rollout's end."""
+    from rllib_marl import MAPPOConfig
+    from rllib_marl.batched_runner import BatchedEnvRunner
+
+    max_steps, T = 6, 10
+    env_config = {"name": f"vmas:{scenario}",
+                  "kwargs": {"num_envs": len(SEEDS), "continuous_actions": continuous, "max_steps": max_steps}}
+    cfg = (MAPPOConfig().environment(env_config=env_config)
+           .env_runners(num_env_runners=0, rollout_fragment_length=T)
+           .training(train_batch_size=T * len(SEEDS), minibatch_size=T * len(SEEDS), gamma=0.95, lambda_=0.9)
+           .sampling("batched").debugging(seed=1))
+    cfg.validate()
+    runner = BatchedEnvRunner(config=cfg)
+    runner.reset_batched(seeds=SEEDS)
+    (rollout,) = runner.sample()
+    assert len(rollout) == T * len(SEEDS)
+    (mid,) = rollout.batches
+    b = rollout.batches[mid]
+    module = runner.module[mid]
+    views, obs1 = _views(env_config)
+    agents = views[0].possible_agents
+    n, na = len(SEEDS), len(agents)
+    obs_b = b[Columns.OBS]["obs"].reshape(T, na, n, -1)
+    state_b = b[Columns.OBS]["state"].reshape(T, na, n, -1)
+    acts = b[Columns.ACTIONS].reshape(T, na, n, *b[Columns.ACTIONS].shape[1:])
+    targets = b[Postprocessing.VALUE_TARGETS].reshape(T, na, n)
+
+    def value(states, own):
+        with torch.no_grad():
+            return module.compute_values({Columns.OBS: {"obs": torch.as_tensor(own),
+                                                        "state": torch.as_tensor(states)}}).numpy()
+
+    space = views[0].action_spaces[agents[0]]
+    for i, v in enumerate(views):
+        seen_obs, seen_state, rewards = [], [], []
+        for t in range(max_steps):
+            for k, a in enumerate(agents):
+                np.testing.assert_allclose(obs_b[t, k, i], obs1[i][a]["obs"], atol=1e-5)
+            seen_obs.append([obs1[i][a]["obs"] for a in agents])
+            seen_state.append([obs1[i][a]["state"] for a in agents])
+            step = {a: (unsquash_action(acts[t, k, i], space) if continuous else acts[t, k, i])
+                    for k, a in enumerate(agents)}
+            obs1[i], r, _, tr, _ = v.step(step)
+            rewards.append([r[a] for a in agents])
+        assert tr["__all__"]
+        final = [[obs1[i][a]["state"] for a in agents]], [[obs1[i][a]["obs"] for a in agents]]
+        for k in range(na):
+            vals = value(np.array(seen_state)[:, k], np.array(seen_obs)[:, k])
+            boot = value(np.array(final[0])[:, k], np.array(final[1])[:, k])[0]
+            ref = compute_value_targets(values=np.append(vals, boot), rewards=np.append(np.array(rewards)[:, k], 0.0),
+                                        terminateds=np.zeros(max_steps + 1),
+                                        truncateds=np.append(np.zeros(max_steps - 1), [1.0, 1.0]),
+                                        gamma=0.95, lambda_=0.9)[:max_steps]
+            np.testing.assert_allclose(targets[:max_steps, k, i], ref, rtol=1e-4, atol=1e-4)
+        # After the reset: the chunk ends with the rollout, bootstrapped from the runner's next observation.
+        rew_b = b[Columns.REWARDS].reshape(T, na, n)
+        np.testing.assert_allclose(rew_b[:max_steps, :, i], np.array(rewards), atol=1e-4)
+        nxt = runner._inputs(mid, runner._obs)
+        rest = slice(max_steps, T)
+        for k in range(na):
+            row = k * n + i
+            vals = value(state_b[rest, k, i], obs_b[rest, k, i])
+            boot = value(nxt["state"][row:row + 1].numpy(), nxt["obs"][row:row + 1].numpy())[0]
+            L = T - max_steps
+            ref = compute_value_targets(values=np.append(vals, boot), rewards=np.append(rew_b[rest, k, i], 0.0),
+                                        terminateds=np.zeros(L + 1), truncateds=np.append(np.zeros(L - 1), [1.0, 1.0]),
+                                        gamma=0.95, lambda_=0.9)[:L]
+            np.testing.assert_allclose(targets[rest, k, i], ref, rtol=1e-4, atol=1e-4)
+    runner.stop()
