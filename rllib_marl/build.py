@@ -135,6 +135,7 @@ def translate(exp: ExperimentConfig, scale: ScaleConfig, env, mapping: Dict[str,
     config.env_runners(
         num_env_runners=scale.num_env_runners,
         num_envs_per_env_runner=scale.num_envs_per_env_runner,
+        num_gpus_per_env_runner=scale.num_gpus_per_env_runner,
         rollout_fragment_length=exp.env_runners.rollout_fragment_length or "auto",
         batch_mode=exp.env_runners.batch_mode,
     )

@@ -226,13 +226,16 @@ class ScaleConfig:
     """Hardware scale, from the command line or the cluster.
 
     ``num_envs_per_env_runner`` sub-envs are stepped in lockstep by each env runner,
-    all their agents going through one batched forward pass per module.
+    all their agents going through one batched forward pass per module (a batched
+    simulator's sub-env count is its own, ``env.kwargs.num_envs`` for VMAS).
     """
 
     num_env_runners: int = bounded(0, ge=0)
     num_envs_per_env_runner: int = bounded(8, ge=1)
     num_learners: int = bounded(0, ge=0)
     num_gpus_per_learner: float = bounded(0.0, ge=0)
+    #: the acting module and a batched simulator (VMAS) on a GPU per env runner
+    num_gpus_per_env_runner: float = bounded(0.0, ge=0)
 
 
 SEARCH_DOMAINS = ("grid", "choice", "uniform", "loguniform")

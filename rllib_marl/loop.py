@@ -141,9 +141,15 @@ def run(plan: Plan, as_test: bool = False, quiet: bool = False, num_cpus: Option
     log = ProgressLog(out, resume_iteration=start_iter if plan.resume_from else None)
     if log.rows:
         wall_offset = float(log.rows[-1]["wall_s"])
+    if getattr(config, "batched", lambda: False)():
+        from rllib_marl.batched_runner import DEFAULT_NUM_ENVS
+
+        sub_envs = (config.env_config.get("kwargs") or {}).get("num_envs", DEFAULT_NUM_ENVS)
+        runners = f"env runners {plan.scale.num_env_runners} x {sub_envs} sub-envs (batched)"
+    else:
+        runners = f"env runners {plan.scale.num_env_runners} x {plan.scale.num_envs_per_env_runner} envs"
     print(
-        f"{exp.algorithm} on {exp.env.label} | modules: {sorted(config.policies)} | "
-        f"env runners {plan.scale.num_env_runners} x {plan.scale.num_envs_per_env_runner} envs | "
+        f"{exp.algorithm} on {exp.env.label} | modules: {sorted(config.policies)} | {runners} | "
         f"learners {plan.scale.num_learners} | output {out}",
         flush=True,
     )

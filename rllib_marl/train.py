@@ -74,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="sub-envs per env runner, batched in one forward pass (default: %(default)s)")
     p.add_argument("--num-learners", type=int, default=0)
     p.add_argument("--num-gpus-per-learner", type=float, default=0.0)
+    p.add_argument("--num-gpus-per-env-runner", type=float, default=0.0,
+                   help="GPUs per env runner: its acting module, and a batched simulator (VMAS) with it")
     p.add_argument("--num-cpus", type=int, default=None,
                    help="CPUs of the embedded local Ray (default: all)")
     p.add_argument("--address", default=None,
@@ -97,6 +99,7 @@ def make_plan(args) -> Plan:
         num_envs_per_env_runner=args.num_envs_per_env_runner,
         num_learners=args.num_learners,
         num_gpus_per_learner=args.num_gpus_per_learner,
+        num_gpus_per_env_runner=args.num_gpus_per_env_runner,
     )
     for f in dataclasses.fields(ScaleConfig):  # the bounds declared on ScaleConfig
         problem = field_problem(f, getattr(scale, f.name))
@@ -216,7 +219,7 @@ def _resumed_config(config, args, scale: ScaleConfig):
     """The checkpoint's own AlgorithmConfig, with the scale flags given on the
     command line (those left at their defaults keep the checkpoint's values)."""
     defaults = build_parser().parse_args([])
-    runners = {k: getattr(args, k) for k in ("num_env_runners", "num_envs_per_env_runner")
+    runners = {k: getattr(args, k) for k in ("num_env_runners", "num_envs_per_env_runner", "num_gpus_per_env_runner")
                if getattr(args, k) != getattr(defaults, k)}
     learners = {k: getattr(args, k) for k in ("num_learners", "num_gpus_per_learner")
                 if getattr(args, k) != getattr(defaults, k)}
@@ -227,7 +230,8 @@ def _resumed_config(config, args, scale: ScaleConfig):
     return config, ScaleConfig(num_env_runners=config.num_env_runners,
                                num_envs_per_env_runner=config.num_envs_per_env_runner,
                                num_learners=config.num_learners,
-                               num_gpus_per_learner=config.num_gpus_per_learner)
+                               num_gpus_per_learner=config.num_gpus_per_learner,
+                               num_gpus_per_env_runner=config.num_gpus_per_env_runner)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

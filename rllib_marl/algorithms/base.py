@@ -240,6 +240,10 @@ class MarlConfig:
             self.env_runner_cls = BatchedEnvRunner
         elif not why and self.env_runner_cls is FastMultiAgentEnvRunner:  # auto, and nobody chose a runner
             self.env_runner_cls = BatchedEnvRunner
+        if self.batched():
+            # The simulator's sub-envs are env.kwargs.num_envs; the runner's own vector env is the
+            # one-at-a-time view its counted (evaluation) episodes are played on.
+            self.num_envs_per_env_runner = 1
 
     def _batched_unfit(self, layout: EnvLayout) -> str:
         """Why the batched runner cannot sample this run ('' when it can)."""
@@ -256,9 +260,6 @@ class MarlConfig:
             return "learned communication and leagues need episodes (one sub-env at a time)"
         if {**self.module_defaults(), **(self.model_config or {})}.get("use_gru"):
             return "recurrent modules (model.use_gru) need episodes"
-        if (self.num_envs_per_env_runner or 1) > 1:
-            return ("num_envs_per_env_runner counts one-at-a-time sub-envs; the batched simulator's sub-envs "
-                    "are env.kwargs.num_envs")
         return ""
 
     # ----- settings -------------------------------------------------------------------
