@@ -33,9 +33,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-#: Our MAPPO settings for VMAS (tuned on navigation, 2 cores).
-OURS = {"num_envs": 600, "train_batch_size": 60_000, "minibatch_size": 4096, "num_epochs": 4, "lr": 3e-4,
-        "gamma": 0.9, "lambda_": 0.9, "entropy_coeff": 0.0, "grad_clip": 5.0, "hidden": [256, 256]}
+#: Our settings: tuned_examples/mappo/vmas_navigation.yaml's (MAPPO, 600 sub-envs, 60k env steps per
+#: iteration, 2 epochs of 4,096-row minibatches, 64x64 relu, lr 1e-3, gamma 0.9), with the task's
+#: kwargs from BenchMARL's task config.
+OURS_EXAMPLE = ROOT / "tuned_examples" / "mappo" / "vmas_navigation.yaml"
 
 BENCHMARL_CHILD = r'''
 import json, sys, time
@@ -62,31 +63,6 @@ e = Experiment(task=task, algorithm_config=MappoConfig.get_from_yaml(), model_co
 e.run()
 '''
 
-OURS_CHILD = r'''
-import json, sys, time
-import ray
-from rllib_marl import MAPPOConfig
-task, frames, seed, settings, kwargs, out = (sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), json.loads(sys.argv[4]),
-                                             json.loads(sys.argv[5]), sys.argv[6])
-ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-s = dict(settings)
-n, hidden = s.pop("num_envs"), s.pop("hidden")
-cfg = (MAPPOConfig()
-       .environment(env_config={"name": f"vmas:{task}", "kwargs": {**kwargs, "num_envs": n, "continuous_actions": True}})
-       .env_runners(num_env_runners=0).training(**s).rl_module(model_config={"hidden": hidden}).debugging(seed=seed))
-t0 = time.time()
-algo = cfg.build_algo()
-rows = []
-while True:
-    r = algo.train()
-    rows.append({"frames": r["env_steps"], "wall_s": time.time() - t0, "return": r["team_return_mean"]})
-    print(json.dumps(rows[-1]), flush=True)
-    if r["env_steps"] >= frames:
-        break
-json.dump({"rows": rows, "build_s": 0}, open(out, "w"))
-'''
-
-
 def run_benchmarl(py: str, task: str, frames: int, seed: int, out: Path) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
@@ -104,16 +80,32 @@ def run_benchmarl(py: str, task: str, frames: int, seed: int, out: Path) -> dict
     return {"rows": rows, "process_wall_s": wall, "task": json.loads((out / "task.json").read_text())}
 
 
-def run_ours(task: str, frames: int, seed: int, settings: dict, kwargs: dict, out: Path) -> dict:
-    out.parent.mkdir(parents=True, exist_ok=True)
+def run_ours(task: str, frames: int, seed: int, overrides: list, kwargs: dict, out: Path) -> dict:
+    """Our CLI on the tuned example with the task's kwargs, as a user runs it."""
+    import csv
+
+    import yaml
+
+    exp = yaml.safe_load(OURS_EXAMPLE.read_text())
+    exp["env"]["name"] = f"vmas:{task}"
+    exp["env"]["kwargs"] = {"num_envs": exp["env"]["kwargs"]["num_envs"], **kwargs}
+    exp["stop"] = {"env_steps": frames}
+    exp.pop("expected", None)
+    exp["checkpoint"] = {"interval": 0}
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = out / "config.yaml"
+    cfg.write_text(yaml.safe_dump(exp))
     t0 = time.time()
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    subprocess.run([sys.executable, "-c", OURS_CHILD, task, str(frames), str(seed), json.dumps(settings),
-                    json.dumps(kwargs), str(out)], check=True, env=env, stdout=subprocess.DEVNULL,
-                   stderr=open(str(out) + ".stderr.txt", "w"))
-    data = json.loads(out.read_text())
-    data["process_wall_s"] = time.time() - t0
-    return data
+    cmd = [sys.executable, "-m", "rllib_marl.train", "--config", str(cfg), "--seed", str(seed), "--output",
+           str(out / "run"), "--quiet", "--num-cpus", "2"]
+    for o in overrides:
+        cmd += ["--set", o]
+    subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(out / "stderr.txt", "w"),
+                   env={**os.environ, "PYTHONPATH": str(ROOT)})
+    with open(out / "run" / "progress.csv") as f:
+        rows = [{"frames": int(r["env_steps"]), "wall_s": float(r["wall_s"]), "return": float(r["team_return"])}
+                for r in csv.DictReader(f)]
+    return {"rows": rows, "process_wall_s": time.time() - t0, "config": exp}
 
 
 def final_return(rows, k: int = 3) -> float:
@@ -133,17 +125,17 @@ def main() -> None:
     p.add_argument("--task", default="navigation")
     p.add_argument("--frames", type=int, default=1_200_000)
     p.add_argument("--seeds", default="0,1,2")
-    p.add_argument("--ours", default="{}", help="JSON overriding our settings")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override of our tuned example (as train --set)")
     p.add_argument("--out", default="/tmp/bm_vmas")
     p.add_argument("--docs", default=None, help="docs folder: writes data/benchmarl/<task>.json and a PNG")
     args = p.parse_args()
-    settings = {**OURS, **json.loads(args.ours)}
     out = Path(args.out)
-    results = {"task": args.task, "frames": args.frames, "ours_settings": settings, "seeds": {}}
+    results = {"task": args.task, "frames": args.frames, "ours_overrides": args.set, "seeds": {}}
     for seed in [int(s) for s in args.seeds.split(",")]:
         bm = run_benchmarl(args.benchmarl_python, args.task, args.frames, seed, out / f"benchmarl_{args.task}_{seed}")
         kwargs = {k: v for k, v in bm["task"].items()}
-        ours = run_ours(args.task, args.frames, seed, settings, kwargs, out / f"ours_{args.task}_{seed}.json")
+        ours = run_ours(args.task, args.frames, seed, args.set, kwargs, out / f"ours_{args.task}_{seed}")
         results["seeds"][seed] = {"benchmarl": bm, "ours": ours}
         b_final, o_final = final_return(bm["rows"]), final_return(ours["rows"])
         o_t, _ = time_to(ours["rows"], b_final)
@@ -151,8 +143,8 @@ def main() -> None:
               f"{ours['rows'][-1]['wall_s']:.0f} s; ours reached BenchMARL's final return after "
               f"{'never' if o_t is None else f'{o_t:.0f} s'}", flush=True)
     print()
-    print(f"| task | seed | env steps | BenchMARL return | BenchMARL wall s | ours return | ours wall s | "
-          f"ours: wall s to BenchMARL's return |")
+    print("| task | seed | env steps | BenchMARL return | BenchMARL wall s | ours return | ours wall s | "
+          "ours: wall s to BenchMARL's return |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for seed, r in results["seeds"].items():
         b, o = r["benchmarl"]["rows"], r["ours"]["rows"]

@@ -152,6 +152,8 @@ def for_env(env) -> Optional[EpisodeMetrics]:
 
     if isinstance(raw, MatrixGameEnv):
         return _Matrix(raw, None)
+    if callable(getattr(raw, "episode_metrics", None)):  # VMAS: the scenario's summed step infos
+        return raw.episode_metrics()
     scenario, world = getattr(raw, "scenario", None), getattr(raw, "world", None)
     if scenario is None or world is None:
         return None

@@ -28,7 +28,10 @@ Conventions (stated in the run's summary and in docs/envs.md):
 * team return: ``mean`` over agents (most VMAS scenarios pay every agent the
   same shared reward; set ``env.team_return: sum`` for the sum);
 * global state: the concatenation of the agents' observations (``concat``);
-  VMAS scenarios have no ``state()``.
+  VMAS scenarios have no ``state()``;
+* env metrics: each key of the scenario's step infos (navigation: ``pos_rew``,
+  ``final_rew``, ``agent_collisions``), summed over the episode's steps of its
+  mean over agents.
 """
 
 from __future__ import annotations
@@ -122,6 +125,18 @@ def vmas_maker(name: str):
     return make
 
 
+def info_means(info: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """A VMAS step's infos (one dict per agent, tensors ``[N]`` or ``[N, k]``) as one
+    ``[N]`` tensor per key: the mean over agents (and over a key's entries)."""
+    out: Dict[str, Any] = {}
+    n = len(info)
+    for d in info:
+        for k, v in (d or {}).items():
+            v = v.float().reshape(v.shape[0], -1).mean(1) / n
+            out[k] = v if k not in out else out[k] + v
+    return out
+
+
 def _vmas_kwargs(kwargs: Dict[str, Any]) -> Dict[str, Any]:
     """``env.kwargs`` without the batched runner's own settings."""
     return {k: v for k, v in kwargs.items() if k not in ("num_envs", "device")}
@@ -169,6 +184,7 @@ class VmasParallelEnv(ParallelEnv):
     def reset(self, seed: Optional[int] = None, options: Optional[dict] = None):
         raw = self._env.reset(seed=seed)
         self.agents = list(self.possible_agents)
+        self.info_sums: Dict[str, float] = {}
         return self._obs(raw), {a: {} for a in self.agents}
 
     def step(self, actions: Dict[str, Any]):
@@ -181,7 +197,9 @@ class VmasParallelEnv(ParallelEnv):
                 x = self._act_spaces[a].sample() * 0
             t = torch.as_tensor(np.asarray(x))
             acts.append(t.reshape(1, -1).float() if self.continuous else t.reshape(1).long())
-        raw, rews, terminated, truncated, _info = self._env.step(acts)
+        raw, rews, terminated, truncated, info = self._env.step(acts)
+        for k, v in info_means(info).items():
+            self.info_sums[k] = self.info_sums.get(k, 0.0) + float(v[0])
         obs = self._obs(raw)
         rewards = {a: float(rews[i][0]) for i, a in enumerate(self.possible_agents)}
         term = bool(terminated[0])
@@ -191,6 +209,18 @@ class VmasParallelEnv(ParallelEnv):
         if term or trunc:
             self.agents = []
         return obs, rewards, terms, truncs, {a: {} for a in self.possible_agents}
+
+    def episode_metrics(self):
+        """The env metrics of this episode (``envs/env_metrics.py``): the summed infos."""
+        from rllib_marl.envs.env_metrics import EpisodeMetrics
+
+        env = self
+
+        class _Infos(EpisodeMetrics):
+            def result(self):
+                return dict(env.info_sums)
+
+        return _Infos(None, None)
 
     def render(self):
         return self._env.render(mode="rgb_array", env_index=0)
@@ -265,13 +295,14 @@ class VmasBatchedEnv:
     def step(self, actions: List[Any]):
         """``actions``: one tensor per agent in sorted order (``[N]`` discrete, ``[N, k]``
         continuous). Returns ``(obs, rewards [A, N], env_rewards [A, N], terminated [N],
-        truncated [N])``; ``truncated`` excludes sub-envs that also terminated."""
+        truncated [N], infos)``; ``truncated`` excludes sub-envs that also terminated;
+        ``infos``: :func:`info_means` of the step's infos."""
         import torch
 
         vm = [None] * self.n_agents
         for k, j in enumerate(self._vmas_index):
             vm[j] = actions[k]
-        raw, rews, terminated, truncated, _info = self._env.step(vm)
+        raw, rews, terminated, truncated, info = self._env.step(vm)
         env_r = torch.stack([rews[j].float() for j in self._vmas_index])
         w = self._team_weight
         if w == 0.0:
@@ -283,7 +314,7 @@ class VmasBatchedEnv:
             shaped = (1.0 - w) * env_r + w * team
         terminated = terminated.bool()
         truncated = truncated.bool() & ~terminated
-        return self._layout(raw), shaped, env_r, terminated, truncated
+        return self._layout(raw), shaped, env_r, terminated, truncated, info_means(info)
 
     def reset_done(self, done) -> Optional[Dict[str, Any]]:
         """Resets the sub-envs where ``done``; their new observations in the returned

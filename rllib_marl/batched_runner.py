@@ -215,6 +215,7 @@ class BatchedEnvRunner(FastMultiAgentEnvRunner):
         self._ep_env_ret = torch.zeros(benv.n_agents, benv.num_envs, device=d)
         self._ep_ret = torch.zeros(benv.n_agents, benv.num_envs, device=d)
         self._ep_len = torch.zeros(benv.num_envs, dtype=torch.long, device=d)
+        self._ep_info: Dict[str, torch.Tensor] = {}
 
     def _sample_batched(self, explore: bool, random_actions: bool, force_reset: bool) -> Rollout:
         benv = self.batched_env
@@ -225,7 +226,7 @@ class BatchedEnvRunner(FastMultiAgentEnvRunner):
         mids = list(self._module_agents)
         buf: Dict[str, Dict[str, Any]] = {}
         truncated_at: List[int] = []  # the steps where some sub-env was truncated
-        finished_env, finished, finished_len = [], [], []
+        finished_env, finished, finished_len, finished_info = [], [], [], []
         t_env = t_module = 0.0
         t_start = time.perf_counter()
         with torch.no_grad():
@@ -248,12 +249,14 @@ class BatchedEnvRunner(FastMultiAgentEnvRunner):
                 t_module += time.perf_counter() - t0
 
                 t0 = time.perf_counter()
-                obs, rew, env_rew, term, trunc = benv.step(acts)
+                obs, rew, env_rew, term, trunc, infos = benv.step(acts)
                 t_env += time.perf_counter() - t0
                 done = term | trunc
                 self._ep_env_ret += env_rew
                 self._ep_ret += rew
                 self._ep_len += 1
+                for k, v in infos.items():
+                    self._ep_info[k] = self._ep_info[k] + v if k in self._ep_info else v.clone()
                 any_trunc = bool(trunc.any())
                 if any_trunc:
                     truncated_at.append(t)
@@ -270,6 +273,9 @@ class BatchedEnvRunner(FastMultiAgentEnvRunner):
                     finished_env.append(self._ep_env_ret[:, idx].T.clone())
                     finished.append(self._ep_ret[:, idx].T.clone())
                     finished_len.append(self._ep_len[idx].clone())
+                    finished_info.append({k: v[idx].clone() for k, v in self._ep_info.items()})
+                    for v in self._ep_info.values():
+                        v[idx] = 0.0
                     self._ep_env_ret[:, idx] = 0.0
                     self._ep_ret[:, idx] = 0.0
                     self._ep_len[idx] = 0
@@ -288,7 +294,7 @@ class BatchedEnvRunner(FastMultiAgentEnvRunner):
         module_counts = {m: env_ts * len(ks) for m, ks in self._module_agents.items()}
         self._log_sample_metrics(env_ts, sum(len(x) for x in finished_len), agent_counts, module_counts,
                                  t_env * n, t_module * n)
-        self._log_finished(finished_env, finished, finished_len, time.perf_counter() - t_start)
+        self._log_finished(finished_env, finished, finished_len, finished_info, time.perf_counter() - t_start)
         return Rollout(batches, env_ts, env_ts * na)
 
     def _act(self, mid: str, inputs: Dict[str, torch.Tensor], explore: bool, random_actions: bool):
@@ -375,7 +381,7 @@ class BatchedEnvRunner(FastMultiAgentEnvRunner):
             WEIGHTS_SEQ_NO: np.full(T * rows, self._weights_seq_no),
         }
 
-    def _log_finished(self, finished_env, finished, finished_len, seconds: float) -> None:
+    def _log_finished(self, finished_env, finished, finished_len, finished_info, seconds: float) -> None:
         """Logs the episodes this sample finished, as the metrics callback and RLlib's
         runner log them; only the last smoothing window's worth (older ones would
         fall out of the windowed means anyway)."""
@@ -386,11 +392,12 @@ class BatchedEnvRunner(FastMultiAgentEnvRunner):
         lens = torch.cat(finished_len).cpu()
         win = smoothing_window(self.config)
         env_ret, ret, lens = env_ret[-win:], ret[-win:], lens[-win:]
+        infos = {k: torch.cat([f[k] for f in finished_info]).cpu()[-win:] for k in finished_info[0]}
         agents = self._benv.agents
         per_ep_s = seconds / max(1, len(lens))
         for e in range(len(lens)):
             returns = {a: float(env_ret[e, k]) for k, a in enumerate(agents)}
-            log_episode(self.metrics, self.config, returns, int(lens[e]))
+            log_episode(self.metrics, self.config, returns, int(lens[e]), {k: float(v[e]) for k, v in infos.items()})
             shaped = {a: float(ret[e, k]) for k, a in enumerate(agents)}
             modules = {m: float(sum(ret[e, k] for k in ks)) for m, ks in self._module_agents.items()}
             self._log_episode_metrics(int(lens[e]), float(ret[e].sum()), per_ep_s, shaped, modules,

@@ -21,7 +21,8 @@ SMALL = {name: [f"training.{k}={v}" for k, v in spec.smoke_training.items()] + [
 # ends in the iteration and the team return is a number.
 SHORTER = {"ippo/pistonball_10.yaml": ["env.kwargs.max_cycles=20"],
            "ippo/cooperative_pong.yaml": ["env.kwargs.max_cycles=30"],
-           "mappo/lbf_5x5_2p_1f.yaml": ["env.kwargs.max_episode_steps=20"]}
+           "mappo/lbf_5x5_2p_1f.yaml": ["env.kwargs.max_episode_steps=20"],
+           "mappo/vmas_navigation.yaml": ["env.kwargs.num_envs=4", "env.kwargs.max_steps=20"]}
 
 
 def run_cli(out, *args):

@@ -46,6 +46,7 @@ def test_batched_env_steps_as_one_env_at_a_time(scenario, continuous, reward):
     assert benv.agents == agents
     layout = benv.reset(seeds=SEEDS)
     rng = np.random.default_rng(0)
+    info_sums = {}
     for t in range(5):
         for i in range(len(SEEDS)):
             for k, a in enumerate(agents):
@@ -56,7 +57,9 @@ def test_batched_env_steps_as_one_env_at_a_time(scenario, continuous, reward):
             acts = rng.uniform(space.low, space.high, size=(len(agents), len(SEEDS), space.shape[0])).astype(np.float32)
         else:
             acts = rng.integers(0, space.n, size=(len(agents), len(SEEDS)))
-        layout, rew, env_rew, term, trunc = benv.step([torch.as_tensor(acts[k]) for k in range(len(agents))])
+        layout, rew, env_rew, term, trunc, infos = benv.step([torch.as_tensor(acts[k]) for k in range(len(agents))])
+        for k, val in infos.items():
+            info_sums[k] = info_sums.get(k, 0.0) + val
         for i, v in enumerate(views):
             o, r, te, tr, _ = v.step({a: acts[k, i] for k, a in enumerate(agents)})
             obs1[i] = o
@@ -65,6 +68,12 @@ def test_batched_env_steps_as_one_env_at_a_time(scenario, continuous, reward):
             assert bool(term[i]) == te["__all__"]
             assert bool(trunc[i]) == tr["__all__"]
             assert tr["__all__"] == (t == 4)  # truncated at max_steps, not before
+    for i, v in enumerate(views):  # the scenario's infos, summed over the episode (its env metrics)
+        assert set(v.env.info_sums) == set(info_sums)
+        for k, total in info_sums.items():
+            assert float(total[i]) == pytest.approx(v.env.info_sums[k], abs=1e-4)
+    if scenario == "navigation":
+        assert {"pos_rew", "final_rew", "agent_collisions"} <= set(info_sums)
     for i in range(len(SEEDS)):  # the final observations, before any reset
         for k, a in enumerate(agents):
             np.testing.assert_allclose(layout["obs"][k][i].numpy(), obs1[i][a]["obs"], rtol=0, atol=1e-6)
@@ -177,3 +186,54 @@ def test_batched_runner_rollout_matches_one_env_at_a_time(scenario, continuous):
                                         gamma=0.95, lambda_=0.9)[:L]
             np.testing.assert_allclose(targets[rest, k, i], ref, rtol=1e-4, atol=1e-4)
     runner.stop()
+
+
+# ----- the CLI: other algorithms one sub-env at a time, and mistakes -----------------------------
+
+def _cli(tmp_path, data, *extra):
+    import yaml
+
+    from rllib_marl import train
+
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(yaml.safe_dump(data))
+    return train.main(["--config", str(cfg), "--output", str(tmp_path / "run"), "--quiet", *extra])
+
+
+@pytest.mark.parametrize("algorithm,continuous,training", [
+    ("qmix", False, {"train_batch_size": 8, "learning_starts": 40, "replay_capacity": 5000}),
+    ("maddpg", True, {"train_batch_size": 32, "learning_starts": 40}),
+])
+def test_off_policy_algorithms_train_on_vmas_one_sub_env_at_a_time(ray_local, tmp_path, algorithm, continuous,
+                                                                  training):
+    """``sampler: auto`` keeps the fast runner for algorithms that train from episodes."""
+    import json
+
+    from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner  # noqa: F401
+
+    data = {"algorithm": algorithm, "env": {"name": "vmas:simple_spread",
+                                            "kwargs": {"continuous_actions": continuous, "max_steps": 10,
+                                                       "n_agents": 2}},
+            "training": training, "stop": {"iterations": 2}, "checkpoint": {"interval": 0}}
+    assert _cli(tmp_path, data, "--num-envs-per-env-runner", "2") == 0
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["env_package"] == "vmas 1.5.2"
+    assert np.isfinite(summary["team_return"])
+
+
+@pytest.mark.parametrize("env,extra,message", [
+    ({"name": "vmas:no_such_scenario"}, {}, "env.name: vmas:no_such_scenario is not a VMAS scenario"),
+    ({"name": "vmas:navigation", "kwargs": {"dict_spaces": True}}, {}, "env.kwargs.dict_spaces: set by rllib_marl"),
+    ({"name": "vmas:navigation", "global_state": "env"}, {}, "env.global_state"),
+    ({"name": "vmas:navigation", "kwargs": {"continuous_actions": False}},
+     {"algorithm": "qmix", "env_runners": {"sampler": "batched"}},
+     "env_runners.sampler: batched: qmix does not train from batched samples yet"),
+    ({"name": "vmas:navigation", "kwargs": {"continuous_actions": False}},
+     {"model": {"use_gru": True}, "env_runners": {"sampler": "batched"}}, "recurrent modules"),
+])
+def test_vmas_mistakes_are_one_line_before_training(tmp_path, capsys, env, extra, message):
+    data = {"algorithm": "mappo", "env": env, "stop": {"iterations": 1}, **extra}
+    assert _cli(tmp_path, data) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert not (tmp_path / "run").exists()
