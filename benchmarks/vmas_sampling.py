@@ -7,7 +7,7 @@ over ``--rounds`` rounds:
   random actions, no policy, no resets beyond VMAS's own (it has none without a
   time limit; here ``max_steps`` is unset, as in the figures quoted in issue 30);
 * ``ours``: :class:`rllib_marl.batched_runner.BatchedEnvRunner` ``sample()`` with
-  MAPPO's module exploring (one forward pass per step over every agent of every
+  MAPPO's module (64x64, ``--activation``) exploring (one forward pass per step over every agent of every
   sub-env, actions sampled, log-probabilities kept), the env's time limit
   (100 steps) and resets, the value targets computed at the end of each sample —
   everything the learner gets, without the learner.
@@ -46,7 +46,7 @@ def vmas_alone(scenario: str, n: int, steps: int) -> float:
     return steps * n / (time.perf_counter() - t0)
 
 
-def make_runner(scenario: str, n: int, steps: int):
+def make_runner(scenario: str, n: int, steps: int, activation: str):
     from rllib_marl import MAPPOConfig
     from rllib_marl.batched_runner import BatchedEnvRunner
 
@@ -55,6 +55,7 @@ def make_runner(scenario: str, n: int, steps: int):
                                     "kwargs": {"num_envs": n, "continuous_actions": False}})
            .env_runners(num_env_runners=0, rollout_fragment_length=steps)
            .training(train_batch_size=steps * n, minibatch_size=min(steps * n, 4096))
+           .rl_module(model_config={"hidden": [64, 64], "activation": activation})
            .sampling("batched"))
     cfg.validate()
     runner = BatchedEnvRunner(config=cfg)
@@ -73,16 +74,19 @@ def main() -> None:
     p.add_argument("--scenarios", default="simple_spread,navigation")
     p.add_argument("--num-envs", default="1,64,256,1024,4096")
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--activation", default="relu",
+                   help="the module's activation: relu (tuned_examples/mappo/vmas_navigation.yaml) or tanh "
+                        "(the library's default, MAPPO paper's)")
     args = p.parse_args()
     counts = [int(x) for x in args.num_envs.split(",")]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; env steps/s, median of "
-          f"{args.rounds} rounds")
+          f"{args.rounds} rounds; module 64x64 {args.activation}")
     print("| scenario | sub-envs | VMAS alone (random) | ours: batched runner, MAPPO exploring | ours / VMAS |")
     print("|---|---:|---:|---:|---:|")
     for scenario in args.scenarios.split(","):
         for n in counts:
             steps = max(20, min(1000, STEPS_PER_CALL // n))
-            runner = make_runner(scenario, n, steps)
+            runner = make_runner(scenario, n, steps, args.activation)
             alone, mine, ratio = [], [], []
             for _ in range(args.rounds):
                 a = vmas_alone(scenario, n, steps)

@@ -305,7 +305,7 @@ class BatchedEnvRunner(FastMultiAgentEnvRunner):
         ``torch.multinomial``, which costs ~6x as much at thousands of rows here) and
         their log-probabilities read from one ``log_softmax``; other distributions
         through the module's own class."""
-        from ray.rllib.models.torch.torch_distributions import TorchCategorical
+        from ray.rllib.core.distribution.torch.torch_distribution import TorchCategorical
 
         module = self.module[mid]
         batch = {Columns.OBS: inputs}
@@ -317,10 +317,10 @@ class BatchedEnvRunner(FastMultiAgentEnvRunner):
         elif dist_cls is TorchCategorical or (isinstance(dist_cls, type) and issubclass(dist_cls, TorchCategorical)):
             if not explore:
                 return logits.argmax(-1), torch.zeros(logits.shape[0], device=logits.device), logits
-            logp_all = torch.log_softmax(logits, -1)
             gumbel = torch.rand_like(logits).log_().neg_().log_().neg_()  # -log(-log U); U = 0 gives -inf, never drawn
-            a = (logp_all + gumbel).argmax(-1)
-            return a, logp_all.gather(-1, a.unsqueeze(-1)).squeeze(-1), logits
+            a = (logits + gumbel).argmax(-1)
+            logp = logits.gather(-1, a.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, -1)
+            return a, logp, logits
         else:
             dist = dist_cls.from_logits(logits)
             if not explore:

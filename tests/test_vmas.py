@@ -143,6 +143,10 @@ def test_batched_runner_rollout_matches_one_env_at_a_time(scenario, continuous):
     state_b = b[Columns.OBS]["state"].reshape(T, na, n, -1)
     acts = b[Columns.ACTIONS].reshape(T, na, n, *b[Columns.ACTIONS].shape[1:])
     targets = b[Postprocessing.VALUE_TARGETS].reshape(T, na, n)
+    # The stored log-probabilities are the module's own distribution's (the fast categorical draw).
+    dist = module.get_exploration_action_dist_cls().from_logits(torch.as_tensor(b[Columns.ACTION_DIST_INPUTS]))
+    np.testing.assert_allclose(dist.logp(torch.as_tensor(b[Columns.ACTIONS])).numpy(), b[Columns.ACTION_LOGP],
+                               rtol=1e-4, atol=1e-4)
 
     def value(states, own):
         with torch.no_grad():
@@ -237,3 +241,51 @@ def test_vmas_mistakes_are_one_line_before_training(tmp_path, capsys, env, extra
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
     assert not (tmp_path / "run").exists()
+
+
+def test_batched_runners_sample_with_the_learners_critic(ray_local, monkeypatch):
+    """RLlib syncs inference-only weights when it builds (or restores, or restarts) env
+    runners; the batched runner's value targets need the learner's critic, so every
+    batched sample must start from the learner's whole module."""
+    from rllib_marl import MAPPOConfig
+    from rllib_marl.batched_runner import BatchedEnvRunner
+
+    cfg = (MAPPOConfig()
+           .environment(env_config={"name": "vmas:simple_spread",
+                                    "kwargs": {"num_envs": 4, "continuous_actions": False, "max_steps": 5}})
+           .env_runners(num_env_runners=0).training(train_batch_size=40, minibatch_size=40, num_epochs=1)
+           .debugging(seed=0))
+    algo = cfg.build_algo()
+    assert isinstance(algo.env_runner, BatchedEnvRunner)
+    seen = []
+    original = BatchedEnvRunner._sample_batched
+
+    def check(self, *args, **kwargs):
+        learner = algo.learner_group.get_weights()["shared"]
+        mine = self.module["shared"].state_dict()
+        critic = [k for k in learner if k.startswith("critic")]
+        assert critic
+        seen.append(all(np.allclose(learner[k], mine[k].cpu().numpy()) for k in critic))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(BatchedEnvRunner, "_sample_batched", check)
+    algo.train()
+    algo.train()
+    algo.stop()
+    assert seen == [True, True]
+
+
+def test_batched_runner_samples_as_a_remote_actor(ray_local, tmp_path):
+    """A remote env runner with its own batched env: rollouts and whole-module weights
+    travel through Ray (the cluster path)."""
+    import json
+
+    data = {"algorithm": "mappo", "env": {"name": "vmas:simple_spread",
+                                          "kwargs": {"num_envs": 8, "continuous_actions": False, "max_steps": 10,
+                                                     "n_agents": 2}},
+            "training": {"train_batch_size": 160, "minibatch_size": 80, "num_epochs": 1},
+            "stop": {"iterations": 2}, "checkpoint": {"interval": 0}}
+    assert _cli(tmp_path, data, "--num-env-runners", "1") == 0
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["env_steps"] == 320
+    assert np.isfinite(summary["team_return"])

@@ -188,6 +188,12 @@ class BatchedTrainingStep:
 
         from rllib_marl.batched_runner import rollouts_to_batch
 
+        with self.metrics.log_time((TIMERS, SYNCH_WORKER_WEIGHTS_TIMER)):
+            # RLlib sends runners inference-only weights when it builds, restores or restarts
+            # them; the batched runners compute value targets with their critics, so every
+            # sample starts from the learners' whole modules.
+            self.env_runner_group.sync_weights(from_worker_or_learner_group=self.learner_group,
+                                               inference_only=False)
         with self.metrics.log_time((TIMERS, ENV_RUNNER_SAMPLING_TIMER)):
             rollouts, results = synchronous_parallel_sample(
                 worker_set=self.env_runner_group, max_env_steps=self.config.total_train_batch_size,
