@@ -95,6 +95,7 @@ class MarlMetricsCallback(RLlibCallback):
 
     def on_train_result(self, *, algorithm, result: Dict[str, Any], **kwargs):
         lift_marl_metrics(result, self._convention(algorithm.config))
+        self._carried = carry_last_episodes(result, getattr(self, "_carried", {}))
 
 
 def log_episode(metrics_logger, cfg, returns: Dict[str, float], length: int,
@@ -139,6 +140,30 @@ def lift_marl_metrics(result: Dict[str, Any], convention: str) -> None:
     result[ENV_STEPS] = int(er.get("num_env_steps_sampled_lifetime", 0) or 0)
     result[CONVENTION] = convention
     lift_eval_metrics(result)
+
+
+#: The episode means a training iteration may lack: no episode ended in it.
+CARRIED = (TEAM_RETURN, EPISODE_LEN, AGENT_RETURN, TEAM_RETURNS, ENV_METRICS)
+
+
+def _missing(value) -> bool:
+    if isinstance(value, dict):
+        return not value or all(_missing(v) for v in value.values())
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def carry_last_episodes(result: Dict[str, Any], carried: Dict[str, Any]) -> Dict[str, Any]:
+    """An iteration in which no episode ended (episodes longer than its sample, as
+    with 100-step VMAS episodes and a batch of 50 steps per sub-env) keeps the
+    previous iteration's episode means: the last episodes are still the same ones,
+    so the mean over them has not changed. Returns the values to carry on."""
+    out = dict(carried)
+    for key in CARRIED:
+        if key in result and not _missing(result[key]):
+            out[key] = result[key]
+        elif key in carried:
+            result[key] = carried[key]
+    return out
 
 
 def lift_eval_metrics(result: Dict[str, Any]) -> None:
