@@ -129,6 +129,27 @@ class BatchedEnvRunner(FastMultiAgentEnvRunner):
         self.module.foreach_module(
             lambda mid, mod: mod.to(self._device).eval() if isinstance(mod, torch.nn.Module) else mod)
 
+    def set_state(self, state) -> None:
+        """Whole modules (critics included) are applied whatever their weights' sequence
+        number: RLlib sends inference-only weights when it builds, restores or restarts
+        runners, and its runner skips a later state of the same number, which would
+        keep this runner's critic at its initialization."""
+        import ray
+        from ray.rllib.core import COMPONENT_RL_MODULE
+
+        rl = state.get(COMPONENT_RL_MODULE) if isinstance(state, dict) else None
+        if rl is not None and self.module is not None:
+            if isinstance(rl, ray.ObjectRef):
+                rl = ray.get(rl)
+            whole = all(set(self.module[mid].state_dict()) <= set(sd) for mid, sd in rl.items() if mid in self.module)
+            if whole:
+                self.module.set_state(rl)
+                seq = state.get(WEIGHTS_SEQ_NO, 0)
+                if seq > 0:
+                    self._weights_seq_no = max(self._weights_seq_no, seq)
+                state = {k: v for k, v in state.items() if k != COMPONENT_RL_MODULE}
+        super().set_state(state)
+
     # ----- the batched env -------------------------------------------------------------
 
     @property

@@ -243,25 +243,32 @@ def test_vmas_mistakes_are_one_line_before_training(tmp_path, capsys, env, extra
     assert not (tmp_path / "run").exists()
 
 
-def test_batched_runners_sample_with_the_learners_critic(ray_local, monkeypatch):
-    """RLlib syncs inference-only weights when it builds (or restores, or restarts) env
+def test_batched_runners_sample_with_the_learners_critic(ray_local, monkeypatch, tmp_path):
+    """RLlib syncs inference-only weights when it builds, restores or restarts env
     runners; the batched runner's value targets need the learner's critic, so every
-    batched sample must start from the learner's whole module."""
+    batched sample (here the first one after a restore) starts from the learner's
+    whole module."""
     from rllib_marl import MAPPOConfig
     from rllib_marl.batched_runner import BatchedEnvRunner
 
     cfg = (MAPPOConfig()
            .environment(env_config={"name": "vmas:simple_spread",
                                     "kwargs": {"num_envs": 4, "continuous_actions": False, "max_steps": 5}})
-           .env_runners(num_env_runners=0).training(train_batch_size=40, minibatch_size=40, num_epochs=1)
+           .env_runners(num_env_runners=0).training(train_batch_size=40, minibatch_size=40, num_epochs=1, lr=0.01)
            .debugging(seed=0))
     algo = cfg.build_algo()
-    assert isinstance(algo.env_runner, BatchedEnvRunner)
+    for _ in range(3):
+        algo.train()
+    path = algo.save_to_path(str(tmp_path / "ck"))
+    algo.stop()
+    restored = cfg.build_algo()
+    restored.restore_from_path(path)
+    assert isinstance(restored.env_runner, BatchedEnvRunner)
     seen = []
     original = BatchedEnvRunner._sample_batched
 
     def check(self, *args, **kwargs):
-        learner = algo.learner_group.get_weights()["shared"]
+        learner = restored.learner_group.get_weights()["shared"]
         mine = self.module["shared"].state_dict()
         critic = [k for k in learner if k.startswith("critic")]
         assert critic
@@ -269,10 +276,9 @@ def test_batched_runners_sample_with_the_learners_critic(ray_local, monkeypatch)
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(BatchedEnvRunner, "_sample_batched", check)
-    algo.train()
-    algo.train()
-    algo.stop()
-    assert seen == [True, True]
+    restored.train()
+    restored.stop()
+    assert seen == [True]
 
 
 def test_batched_runner_samples_as_a_remote_actor(ray_local, tmp_path):
