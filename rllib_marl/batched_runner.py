@@ -220,12 +220,11 @@ class BatchedEnvRunner(FastMultiAgentEnvRunner):
             # Counted episodes (evaluation): one sub-env at a time, as MultiAgentEpisodes.
             return super().sample(num_timesteps=num_timesteps, num_episodes=num_episodes, explore=explore,
                                   random_actions=random_actions, force_reset=force_reset)
+        # One rollout of rollout_fragment_length steps of every sub-env (num_timesteps is not
+        # split finer: the batch is the sub-envs). Torch keeps all its threads: a forward
+        # pass over thousands of rows gains from them.
         explore = self.config.explore if explore is None else explore
-        threads = torch.get_num_threads()
-        try:
-            return [self._sample_batched(explore, random_actions, force_reset)]
-        finally:
-            torch.set_num_threads(threads)
+        return [self._sample_batched(explore, random_actions, force_reset)]
 
     def reset_batched(self, seed: Optional[int] = None, seeds: Optional[List[int]] = None) -> None:
         """Resets every sub-env of the batched env (``seeds``: one per sub-env, each
