@@ -202,11 +202,21 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 2
     env = make_env(team.layout)
     print(f"{team.layout['env']['name']}: {len(team.sessions)} module(s) for {len(team.layout['agents'])} agents")
+    from rllib_marl.envs.spec import competitive
+
+    env_cfg = team.layout["env"]
+    conv = env_cfg.get("team_return", "sum")
+    if conv not in ("sum", "mean"):
+        conv = getattr(env, "metadata", {}).get("team_return", "sum")
+        conv = conv if conv in ("sum", "mean") else "sum"
+    sides = competitive(env_cfg.get("teams", "one"))  # a sum over opponents means nothing
     for i in range(args.episodes):
         # Seeded once, as evaluate's sub-envs: --seed 1000000 replays
         # `evaluate RUN --num-envs-per-env-runner 1` (evaluation envs get seed + 1,000,000).
         r = play_episode(team, env, seed=args.seed if i == 0 else None)
-        print(f"episode {i}: total {sum(r.values()):.3f} | " + " ".join(f"{a} {v:.3f}" for a, v in sorted(r.items())))
+        total = sum(r.values()) / (len(r) if conv == "mean" else 1)
+        head = "" if sides else f"team {total:.3f} ({conv} over agents) | "
+        print(f"episode {i}: {head}" + " ".join(f"{a} {v:.3f}" for a, v in sorted(r.items())))
     env.close()
     return 0
 
