@@ -148,3 +148,25 @@ def test_exact_pairwise_values_equal_openspiels_expected_score():
             v01 = expected_game_score.policy_value(game.new_initial_state(), [pols[i], pols[j]])[0]
             v10 = expected_game_score.policy_value(game.new_initial_state(), [pols[j], pols[i]])[1]
             assert M[i, j] == pytest.approx(0.5 * (v01 + v10), abs=1e-9)
+
+
+def test_a_psro_league_solves_its_meta_strategy_over_snapshots_it_just_took(ray_local, tmp_path):
+    """pfsp_weighting: nash on Kuhn poker: the meta-game is solved after each snapshot,
+    from modules the driver holds only once the snapshots are pushed (this crashed with
+    an AttributeError at the first snapshot)."""
+    import json
+
+    from rllib_marl import train
+
+    from pathlib import Path
+
+    cfg = Path(__file__).resolve().parent.parent / "benchmarks" / "configs" / "openspiel" / "kuhn_psro.yaml"
+    code = train.main(["--config", str(cfg), "--set", "stop.iterations=4", "--set", "league.snapshot_every=2",
+                       "--set", "training.train_batch_size=256", "--set", "training.minibatch_size=128",
+                       "--output", str(tmp_path / "run"), "--quiet"])
+    assert code == 0
+    league = json.loads((tmp_path / "run" / "league.json").read_text())
+    meta = league["meta"]
+    snapshots = {p["name"] for p in league["players"] if not p["learner"]}
+    assert set(meta) == snapshots and len(meta) == 2
+    assert abs(sum(meta.values()) - 1.0) < 1e-6

@@ -276,9 +276,12 @@ class LeagueCallback(RLlibCallback):
                     self._reset(algorithm, learner)
                 snapshots_taken = True
         if snapshots_taken:
+            push_league(algorithm, league, mapping.seats)  # the new snapshots reach the runners first
             if league.wants_meta:
+                # Solved from the runners' copies of the pool (the local runner holds every
+                # snapshot once pushed), then pushed again: matchmaking draws from it.
                 league.meta = meta_strategy(league, algorithm)
-            push_league(algorithm, league, mapping.seats)
+                push_league(algorithm, league, mapping.seats)
         result[LEAGUE_KEY] = league_metrics(league, algorithm, played, use_eval)
         er = (result.get("env_runners") or {}).get(LEAGUE_KEY) or {}
         for module, r in sorted((er.get("return") or {}).items()):
