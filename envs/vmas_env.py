@@ -102,11 +102,22 @@ def make_vmas(scenario: str, num_envs: int, device: str = "cpu", seed: Optional[
     if scenario not in scenario_names():
         raise EnvError(f"env.name: vmas:{scenario} is not a VMAS scenario; VMAS {vmas.__version__} has "
                        f"{', '.join(scenario_names())}")
-    try:
-        return vmas.make_env(scenario, num_envs=num_envs, device=device, seed=seed, dict_spaces=False,
-                             terminated_truncated=True, **kwargs)
-    except TypeError as e:
-        raise EnvError(f"env.kwargs: vmas:{scenario}: {e}") from None
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            env = vmas.make_env(scenario, num_envs=num_envs, device=device, seed=seed, dict_spaces=False,
+                                terminated_truncated=True, **kwargs)
+        except (TypeError, ValueError) as e:
+            raise EnvError(f"env.kwargs: vmas:{scenario}: {e}") from None
+    for w in caught:
+        text = str(w.message)
+        if text.startswith("Scenario kwargs:"):  # VMAS only warns about a misspelt parameter
+            raise EnvError(f"env.kwargs: vmas:{scenario}: {text.split(' This will')[0]} (not parameters of "
+                           "this scenario; see its make_world)")
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return env
 
 
 def vmas_maker(name: str):

@@ -229,6 +229,7 @@ def test_off_policy_algorithms_train_on_vmas_one_sub_env_at_a_time(ray_local, tm
     ({"name": "vmas:no_such_scenario"}, {}, "env.name: vmas:no_such_scenario is not a VMAS scenario"),
     ({"name": "vmas:navigation", "kwargs": {"dict_spaces": True}}, {}, "env.kwargs.dict_spaces: set by rllib_marl"),
     ({"name": "vmas:navigation", "global_state": "env"}, {}, "env.global_state"),
+    ({"name": "vmas:navigation", "kwargs": {"n_agentz": 2}}, {}, "env.kwargs: vmas:navigation: Scenario kwargs"),
     ({"name": "vmas:navigation", "kwargs": {"continuous_actions": False}},
      {"algorithm": "qmix", "env_runners": {"sampler": "batched"}},
      "env_runners.sampler: batched: qmix does not train from batched samples yet"),
