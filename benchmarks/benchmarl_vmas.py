@@ -24,19 +24,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
 
-#: Our settings: tuned_examples/mappo/vmas_navigation.yaml's (MAPPO, 600 sub-envs, 60k env steps per
-#: iteration, 2 epochs of 4,096-row minibatches, 64x64 relu, lr 1e-3, gamma 0.9), with the task's
-#: kwargs from BenchMARL's task config.
-OURS_EXAMPLE = ROOT / "tuned_examples" / "mappo" / "vmas_navigation.yaml"
+# Ours: benchmarks/vmas_learning.py's run (tuned_examples/mappo/vmas_navigation.yaml's settings:
+# MAPPO, 600 sub-envs, 60k env steps per iteration, 2 epochs of 4,096-row minibatches, 64x64 relu,
+# lr 1e-3, gamma 0.9) with the task's kwargs from BenchMARL's task config.
 
 BENCHMARL_CHILD = r'''
 import json, sys, time
@@ -82,30 +78,12 @@ def run_benchmarl(py: str, task: str, frames: int, seed: int, out: Path) -> dict
 
 def run_ours(task: str, frames: int, seed: int, overrides: list, kwargs: dict, out: Path) -> dict:
     """Our CLI on the tuned example with the task's kwargs, as a user runs it."""
-    import csv
+    from vmas_learning import run
 
-    import yaml
-
-    exp = yaml.safe_load(OURS_EXAMPLE.read_text())
-    exp["env"]["name"] = f"vmas:{task}"
-    exp["env"]["kwargs"] = {"num_envs": exp["env"]["kwargs"]["num_envs"], **kwargs}
-    exp["stop"] = {"env_steps": frames}
-    exp.pop("expected", None)
-    exp["checkpoint"] = {"interval": 0}
-    out.mkdir(parents=True, exist_ok=True)
-    cfg = out / "config.yaml"
-    cfg.write_text(yaml.safe_dump(exp))
     t0 = time.time()
-    cmd = [sys.executable, "-m", "rllib_marl.train", "--config", str(cfg), "--seed", str(seed), "--output",
-           str(out / "run"), "--quiet", "--num-cpus", "2"]
-    for o in overrides:
-        cmd += ["--set", o]
-    subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(out / "stderr.txt", "w"),
-                   env={**os.environ, "PYTHONPATH": str(ROOT)})
-    with open(out / "run" / "progress.csv") as f:
-        rows = [{"frames": int(r["env_steps"]), "wall_s": float(r["wall_s"]), "return": float(r["team_return"])}
-                for r in csv.DictReader(f)]
-    return {"rows": rows, "process_wall_s": time.time() - t0, "config": exp}
+    rows = run(task, seed, frames, out, overrides, kwargs)
+    return {"rows": [{"frames": r["env_steps"], "wall_s": r["wall_s"], "return": r["return"]} for r in rows],
+            "process_wall_s": time.time() - t0}
 
 
 def final_return(rows, k: int = 3) -> float:

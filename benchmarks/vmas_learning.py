@@ -41,11 +41,13 @@ TASKS = {
 }
 
 
-def run(task: str, seed: int, env_steps: int, out: Path, overrides) -> list:
+def run(task: str, seed: int, env_steps: int, out: Path, overrides, kwargs=None) -> list:
+    """One run of our CLI on the tuned example for ``task`` (``kwargs``: the task's, by
+    default BenchMARL's from :data:`TASKS`); its progress rows."""
     exp = yaml.safe_load(EXAMPLE.read_text())
     exp["name"] = f"vmas_{task}"
     exp["env"]["name"] = f"vmas:{task}"
-    exp["env"]["kwargs"] = {"num_envs": exp["env"]["kwargs"]["num_envs"], **TASKS[task]}
+    exp["env"]["kwargs"] = {"num_envs": exp["env"]["kwargs"]["num_envs"], **(TASKS[task] if kwargs is None else kwargs)}
     exp["stop"] = {"env_steps": env_steps}
     exp.pop("expected", None)
     exp["checkpoint"] = {"interval": 0}

@@ -108,26 +108,14 @@ def _replace_rows(obs: Dict[str, Any], fresh: Dict[str, Any], done: torch.Tensor
 class BatchedEnvRunner(FastMultiAgentEnvRunner):
     """Samples a batched simulator as tensors (see the module docstring)."""
 
+    #: the full module: the critic computes the value targets here
+    module_inference_only = False
+
     def __init__(self, config, **kwargs):
         super().__init__(config=config, **kwargs)
         self._benv = None  # built on the first batched sample (the driver's runner may never sample)
         self._obs = None
         self._ep_env_ret = self._ep_ret = self._ep_len = None
-
-    # ----- module: the full one (the critic computes the value targets here) ----------
-
-    def make_module(self):
-        env = self.env.unwrapped if self.env is not None else None
-        try:
-            spec = self.config.get_multi_rl_module_spec(env=env, spaces=self.get_spaces(), inference_only=False)
-        except NotImplementedError:
-            self.module = None
-            return
-        for sub in spec.rl_module_specs.values():
-            sub.inference_only = False
-        self.module = spec.build()
-        self.module.foreach_module(
-            lambda mid, mod: mod.to(self._device).eval() if isinstance(mod, torch.nn.Module) else mod)
 
     def set_state(self, state) -> None:
         """Whole modules (critics included) are applied whatever their weights' sequence
@@ -176,6 +164,9 @@ class BatchedEnvRunner(FastMultiAgentEnvRunner):
         for mid, ks in self._module_agents.items():
             self._agent_id_rows[mid] = eye[ks].repeat_interleave(n, dim=0).to(self._device)
         self._fragment = self._fragment_length()
+        # Box action bounds per agent, as tensors once (not per step).
+        self._bounds = {k: (torch.as_tensor(s.low, device=self._device), torch.as_tensor(s.high, device=self._device))
+                        for k, s in enumerate(benv.action_spaces[a] for a in benv.agents) if benv.continuous}
 
     def _fragment_length(self) -> int:
         cfg = self.config
@@ -202,9 +193,7 @@ class BatchedEnvRunner(FastMultiAgentEnvRunner):
         for j, k in enumerate(self._module_agents[mid]):
             a = actions[j * n:(j + 1) * n]
             if benv.continuous:
-                space = benv.action_spaces[benv.agents[k]]
-                low = torch.as_tensor(space.low, device=a.device)
-                high = torch.as_tensor(space.high, device=a.device)
+                low, high = self._bounds[k]
                 if self.config.normalize_actions:
                     a = low + (a.clamp(-1.0, 1.0) + 1.0) * (high - low) / 2.0
                 elif self.config.clip_actions:

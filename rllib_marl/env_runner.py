@@ -148,6 +148,9 @@ class FastMultiAgentEnvRunner(MultiAgentEnvRunner):
     #: ``restart_failed_sub_environments``); after this many failures with no
     #: successful step between them the runner raises instead of looping.
     max_env_failures_in_a_row: int = 3
+    #: The runner's modules act only: critics and the like are left out (the batched
+    #: runner keeps them, it computes value targets).
+    module_inference_only: bool = True
 
     def __init__(self, config, **kwargs):
         super().__init__(config=config, **kwargs)
@@ -181,7 +184,7 @@ class FastMultiAgentEnvRunner(MultiAgentEnvRunner):
         env = self.env.unwrapped if self.env is not None else None
         try:
             spec = self.config.get_multi_rl_module_spec(
-                env=env, spaces=self.get_spaces(), inference_only=True
+                env=env, spaces=self.get_spaces(), inference_only=self.module_inference_only
             )
         except NotImplementedError:  # no module: random actions only
             self.module = None
@@ -189,7 +192,7 @@ class FastMultiAgentEnvRunner(MultiAgentEnvRunner):
         # RLlib marks only its default specs inference-only; ours are explicit per
         # module, so mark them here: the runner's copies drop critics and the like.
         for sub in spec.rl_module_specs.values():
-            sub.inference_only = True
+            sub.inference_only = self.module_inference_only
         self.module = spec.build()
         # Env runners never train: eval mode is set once, not per forward pass.
         self.module.foreach_module(

@@ -213,8 +213,6 @@ def test_off_policy_algorithms_train_on_vmas_one_sub_env_at_a_time(ray_local, tm
     """``sampler: auto`` keeps the fast runner for algorithms that train from episodes."""
     import json
 
-    from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner  # noqa: F401
-
     data = {"algorithm": algorithm, "env": {"name": "vmas:simple_spread",
                                             "kwargs": {"continuous_actions": continuous, "max_steps": 10,
                                                        "n_agents": 2}},

@@ -221,17 +221,10 @@ class MarlConfig:
     def choose_sampler(self, layout: EnvLayout) -> None:
         """Sets the env runner class ``sampling()`` asks for, refusing a batched
         runner where it cannot serve (after the env is read)."""
-        from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
-
         from rllib_marl.batched_runner import BatchedEnvRunner
         from rllib_marl.env_runner import FastMultiAgentEnvRunner
 
-        if self.sampler == "rllib":
-            self.env_runner_cls = MultiAgentEnvRunner
-            return
-        if self.sampler == "fast":
-            if self.batched():
-                self.env_runner_cls = FastMultiAgentEnvRunner
+        if self.sampler in ("fast", "rllib"):  # set by sampling() itself
             return
         why = self._batched_unfit(layout)
         if self.sampler == "batched":

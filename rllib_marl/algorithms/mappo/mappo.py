@@ -216,11 +216,12 @@ class BatchedTrainingStep:
             )
             self.metrics.aggregate(learner_results, key=LEARNER_RESULTS)
         with self.metrics.log_time((TIMERS, SYNCH_WORKER_WEIGHTS_TIMER)):
-            # The whole modules, critics included: the runners compute the value targets.
+            # The acting parts now, as RLlib does (runners act on them between iterations);
+            # the critics travel once, with the whole modules before the next sample.
             self.env_runner_group.sync_weights(
                 from_worker_or_learner_group=self.learner_group,
                 policies=set(learner_results[0].keys()) - {ALL_MODULES},
-                inference_only=False,
+                inference_only=True,
             )
 
 
