@@ -6,6 +6,9 @@ over ``--rounds`` rounds:
 * ``vmas alone``: ``vmas.make_env(scenario, num_envs)`` stepped with uniformly
   random actions, no policy, no resets beyond VMAS's own (it has none without a
   time limit; here ``max_steps`` is unset, as in the figures quoted in issue 30);
+  once as a user steps it (the issue's reference) and once inside
+  ``torch.inference_mode()``, as our runner steps it (VMAS itself runs faster
+  there: no autograd version counters on its tensors);
 * ``ours``: :class:`rllib_marl.batched_runner.BatchedEnvRunner` ``sample()`` with
   MAPPO's module (64x64, ``--activation``) exploring (one forward pass per step over every agent of every
   sub-env, actions sampled, log-probabilities kept), the env's time limit
@@ -32,7 +35,10 @@ import torch
 STEPS_PER_CALL = 50_000  # env steps per timed call (at least 20 steps per sub-env)
 
 
-def vmas_alone(scenario: str, n: int, steps: int) -> float:
+def vmas_alone(scenario: str, n: int, steps: int, inference: bool = False) -> float:
+    if inference:
+        with torch.inference_mode():
+            return vmas_alone(scenario, n, steps)
     import vmas
 
     env = vmas.make_env(scenario, num_envs=n, device="cpu", continuous_actions=False, seed=0)
@@ -81,21 +87,26 @@ def main() -> None:
     counts = [int(x) for x in args.num_envs.split(",")]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; env steps/s, median of "
           f"{args.rounds} rounds; module 64x64 {args.activation}")
-    print("| scenario | sub-envs | VMAS alone (random) | ours: batched runner, MAPPO exploring | ours / VMAS |")
-    print("|---|---:|---:|---:|---:|")
+    print("| scenario | sub-envs | VMAS alone (random) | VMAS alone, inference mode | ours: batched runner, "
+          "MAPPO exploring | ours / VMAS | ours / VMAS in inference mode |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for scenario in args.scenarios.split(","):
         for n in counts:
             steps = max(20, min(1000, STEPS_PER_CALL // n))
             runner = make_runner(scenario, n, steps, args.activation)
-            alone, mine, ratio = [], [], []
+            alone, alone_inf, mine, ratio, ratio_inf = [], [], [], [], []
             for _ in range(args.rounds):
                 a = vmas_alone(scenario, n, steps)
+                ai = vmas_alone(scenario, n, steps, inference=True)
                 b = ours(runner, steps, n)
                 alone.append(a)
+                alone_inf.append(ai)
                 mine.append(b)
                 ratio.append(b / a)
-            print(f"| {scenario} | {n:,} | {statistics.median(alone):,.0f} | {statistics.median(mine):,.0f} | "
-                  f"{statistics.median(ratio):.2f} |", flush=True)
+                ratio_inf.append(b / ai)
+            med = statistics.median
+            print(f"| {scenario} | {n:,} | {med(alone):,.0f} | {med(alone_inf):,.0f} | {med(mine):,.0f} | "
+                  f"{med(ratio):.2f} | {med(ratio_inf):.2f} |", flush=True)
             runner.stop()
 
 

@@ -212,6 +212,13 @@ class ActorCriticModule(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
             v = self.value_norm.denormalize(v)
         return v
 
+    def critic_input_keys(self) -> List[str]:
+        """The observation keys the critic reads (``critic_input``, plus the agent id
+        where the env adds it)."""
+        crit = self._cfg["critic_input"]
+        keys = ([STATE] if crit in ("state", "state+obs") else []) + ([OBS] if crit in ("state+obs", "obs") else [])
+        return keys + ([AGENT_ID] if self._has_id else [])
+
     def actor_input_keys(self) -> List[str]:
         """The observation keys the actor reads, in the order of ``actor_keys``."""
         keys = actor_keys(self.observation_space)

@@ -44,8 +44,6 @@ PRIVATE_NAMES: Dict[str, Tuple[str, str]] = {
     "_metrics_num_env_steps_sampled": (_RUNNER, "lifetime counters"),
     "_log_env_steps": (_RUNNER, "lifetime counters"),
     "_callbacks": (_RUNNER, "whether any callback overrides on_episode_step"),
-    # rllib_marl/batched_runner.py: episodes finished in a batched sample, logged as the stock runner logs them
-    "_log_episode_metrics": (_RUNNER, "episode return / length / per-agent and per-module returns"),
     "_env_to_module_connector": (_CONFIG, "the fast loop steps aside for custom connectors"),
     "_module_to_env_connector": (_CONFIG, "the fast loop steps aside for custom connectors"),
     # rllib_marl/algorithms/offpolicy/: the replay buffer in checkpoints, its episode index

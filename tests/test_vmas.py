@@ -112,6 +112,64 @@ def test_gae_matches_rllib_value_targets():
     np.testing.assert_allclose(adv.numpy(), (targets - values).numpy(), atol=1e-5)
 
 
+def test_categorical_draw_is_a_draw_from_the_softmax():
+    """The batched runner's draw (inverse of the running sum): frequencies are the
+    softmax's, masked actions (first and last here) are never drawn, and the
+    log-probabilities are ``log_softmax``'s."""
+    from rllib_marl.batched_runner import _draw_categorical
+
+    torch.manual_seed(0)
+    row = torch.tensor([-1e9, 0.0, 1.0, -1.0, 2.0, 0.5, -1e9])
+    logits = row.repeat(200_000, 1)
+    a, logp = _draw_categorical(logits)
+    freq = torch.bincount(a, minlength=7).float() / len(a)
+    probs = torch.softmax(row, -1)
+    assert freq[0] == 0 and freq[-1] == 0
+    np.testing.assert_allclose(freq.numpy(), probs.numpy(), atol=4e-3)
+    np.testing.assert_allclose(logp.numpy(), torch.log_softmax(logits, -1).gather(-1, a[:, None]).squeeze(-1).numpy(),
+                               atol=1e-5)
+    # one row, one sure action
+    a, logp = _draw_categorical(torch.tensor([[-1e9, 3.0, -1e9]]))
+    assert a.tolist() == [1] and abs(float(logp)) < 1e-6
+
+
+@pytest.mark.parametrize("algorithm", ["mappo", "ippo"])
+def test_value_pass_in_chunks_equals_the_critic_on_every_row(monkeypatch, algorithm):
+    """The sample's values are computed in chunks, and once per sub-env where the
+    critic reads only the global state (MAPPO): they equal the critic on every row
+    of the batch (IPPO: each agent's own observation)."""
+    from rllib_marl import IPPOConfig, MAPPOConfig
+    from rllib_marl import batched_runner
+    from rllib_marl.batched_runner import BatchedEnvRunner
+
+    monkeypatch.setattr(batched_runner, "VALUE_CHUNK_ROWS", 7)
+    T, n = 10, 5
+    cfg = ((MAPPOConfig if algorithm == "mappo" else IPPOConfig)()
+           .environment(env_config={"name": "vmas:simple_spread",
+                                    "kwargs": {"num_envs": n, "continuous_actions": False, "max_steps": 4}})
+           .env_runners(num_env_runners=0, rollout_fragment_length=T)
+           .training(train_batch_size=T * n, minibatch_size=T * n).sampling("batched").debugging(seed=3))
+    cfg.validate()
+    runner = BatchedEnvRunner(config=cfg)
+    (rollout,) = runner.sample()
+    (mid,) = rollout.batches
+    b = rollout.batches[mid]
+    module = runner.module[mid]
+    assert module.critic_input_keys() == (["state"] if algorithm == "mappo" else ["obs"])
+    with torch.no_grad():
+        ref = module.compute_values({Columns.OBS: {k: torch.as_tensor(v) for k, v in b[Columns.OBS].items()}})
+    assert len(ref) == T * n * 3
+    np.testing.assert_allclose(b[Columns.VF_PREDS], ref.numpy(), rtol=1e-5, atol=1e-5)
+    # RLlib's own episode metrics are logged for the finished episodes (4 steps each).
+    from ray.rllib.utils.metrics import EPISODE_AGENT_RETURN_MEAN, EPISODE_LEN_MEAN, EPISODE_RETURN_MEAN
+
+    logged = runner.metrics
+    assert logged.peek(EPISODE_LEN_MEAN) == 4
+    assert np.isfinite(logged.peek(EPISODE_RETURN_MEAN))
+    assert set(logged.peek(EPISODE_AGENT_RETURN_MEAN)) == set(runner._benv.agents)
+    runner.stop()
+
+
 @pytest.mark.parametrize("scenario,continuous", [("simple_spread", False), ("navigation", True)])
 def test_batched_runner_rollout_matches_one_env_at_a_time(scenario, continuous):
     """The runner's rollout over a truncation (step 6 of 10): its observations are
