@@ -32,6 +32,7 @@ EXAMPLE = ROOT / "tuned_examples" / "mappo" / "vmas_navigation.yaml"
 
 #: BenchMARL 1.5.2's task configs (benchmarl/conf/task/vmas/*.yaml).
 TASKS = {
+    "simple_spread": {"max_steps": 100, "n_agents": 3, "obs_agents": True},
     "navigation": {"max_steps": 100, "n_agents": 3, "collisions": True, "agents_with_same_goal": 1,
                    "split_goals": False, "observe_all_goals": False, "shared_rew": False, "lidar_range": 0.35,
                    "agent_radius": 0.1},

@@ -13,7 +13,9 @@ over ``--rounds`` rounds:
   MAPPO's module (64x64, ``--activation``) exploring (one forward pass per step over every agent of every
   sub-env, actions sampled, log-probabilities kept), the env's time limit
   (100 steps) and resets, the value targets computed at the end of each sample —
-  everything the learner gets, without the learner.
+  everything the learner gets, without the learner; each rollout is released
+  after it is timed, as the training step releases it after the learners'
+  update (the next sample reuses its storage).
 
 Each figure is env steps per second (sub-env steps; ``agent steps = env steps x
 agents``), the median over rounds; the ratio is the median of the per-round
@@ -71,8 +73,10 @@ def make_runner(scenario: str, n: int, steps: int, activation: str):
 
 def ours(runner, steps: int, n: int) -> float:
     t0 = time.perf_counter()
-    runner.sample()
-    return steps * n / (time.perf_counter() - t0)
+    (rollout,) = runner.sample()
+    seconds = time.perf_counter() - t0
+    rollout.release()  # as MAPPO's training step does after the learners' update
+    return steps * n / seconds
 
 
 def main() -> None:

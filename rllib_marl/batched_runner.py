@@ -72,12 +72,22 @@ VALUE_CHUNK_ROWS = 16384
 
 class Rollout:
     """One batched sample: ``batches[module_id]`` is a flat train batch (dict of
-    numpy arrays, observations a dict) with advantages and value targets."""
+    numpy arrays, observations a dict) with advantages and value targets.
 
-    def __init__(self, batches: Dict[str, Dict[str, Any]], env_steps: int, agent_steps: int):
+    The arrays are views of the runner's rollout storage. :meth:`release` hands
+    that storage back once nothing reads the batch any more (the algorithm calls
+    it after the learners' update), so that the next sample writes into memory
+    already mapped: fresh buffers cost a page fault per 4 KiB, ~13 ms of a 20-step
+    sample's state buffer at 4,096 sub-envs against 1.6 ms reused. A rollout that
+    is not released keeps its arrays; the runner then allocates anew. Pickled (a
+    remote runner's rollout travelling through Ray) it is a copy and releases
+    nothing."""
+
+    def __init__(self, batches: Dict[str, Dict[str, Any]], env_steps: int, agent_steps: int, release=None):
         self.batches = batches
         self._env_steps = int(env_steps)
         self._agent_steps = int(agent_steps)
+        self._release = release
 
     def __len__(self) -> int:
         return self._env_steps
@@ -87,6 +97,17 @@ class Rollout:
 
     def agent_steps(self) -> int:
         return self._agent_steps
+
+    def release(self) -> None:
+        """Gives the storage back to the runner; the batches are dropped (the next
+        sample overwrites them)."""
+        release, self._release = self._release, None
+        if release is not None:
+            self.batches = {}
+            release()
+
+    def __getstate__(self):
+        return {**self.__dict__, "_release": None}
 
 
 def gae(values: torch.Tensor, next_values: torch.Tensor, rewards: torch.Tensor, terminated: torch.Tensor,
@@ -153,6 +174,7 @@ class BatchedEnvRunner(FastMultiAgentEnvRunner):
         self._benv = None  # built on the first batched sample (the driver's runner may never sample)
         self._obs = None
         self._ep_env_ret = self._ep_ret = self._ep_len = None
+        self._storage: Dict[str, Dict[str, Any]] = {}  # released rollout storage, per module
 
     def set_state(self, state) -> None:
         """Whole modules (critics included) are applied whatever their weights' sequence
@@ -287,7 +309,7 @@ class BatchedEnvRunner(FastMultiAgentEnvRunner):
                 a, logp, logits = self._act(mid, inputs, explore, random_actions)
                 b = buf.get(mid)
                 if b is None:
-                    b = buf[mid] = self._buffers(T, self._inputs(mid, self._obs), a, logits)
+                    b = buf[mid] = self._buffers(T, self._inputs(mid, self._obs), a, logits, self._storage.pop(mid, None))
                 for k, v in inputs.items():
                     b["obs"][k][t] = v
                 if benv.with_state:  # one copy per agent row, straight into the buffer
@@ -348,7 +370,13 @@ class BatchedEnvRunner(FastMultiAgentEnvRunner):
         self._log_sample_metrics(env_ts, sum(len(x) for x in finished_len), agent_counts, module_counts,
                                  t_env * n, t_module * n)
         self._log_finished(finished_env, finished, finished_len, finished_info, time.perf_counter() - t_start)
-        return Rollout(batches, env_ts, env_ts * na)
+        self._storage = {}
+        if (self.worker_index or 0) > 0:
+            # A remote runner's rollout is copied into Ray's object store as it returns,
+            # before this actor runs another call: its storage is free at once.
+            self._storage = buf
+            return Rollout(batches, env_ts, env_ts * na)
+        return Rollout(batches, env_ts, env_ts * na, release=lambda: self._storage.update(buf))
 
     def _act(self, mid: str, inputs: Dict[str, torch.Tensor], explore: bool, random_actions: bool):
         """``(actions, log-probabilities, distribution inputs)`` of one module's rows.
@@ -400,9 +428,19 @@ class BatchedEnvRunner(FastMultiAgentEnvRunner):
         return values
 
     @staticmethod
-    def _buffers(T: int, inputs: Dict[str, torch.Tensor], a: torch.Tensor, logits: torch.Tensor):
-        """A module's rollout storage, ``[T, rows, ...]`` per column."""
+    def _buffers(T: int, inputs: Dict[str, torch.Tensor], a: torch.Tensor, logits: torch.Tensor,
+                 released: Optional[Dict[str, Any]] = None):
+        """A module's rollout storage, ``[T, rows, ...]`` per column: ``released``
+        (a previous rollout's, given back) where its shapes fit, else new."""
         rows, d = a.shape[0], logits.device
+        if released is not None:
+            fits = (released["act"].shape == (T, *a.shape) and released["act"].dtype == a.dtype
+                    and released["dist"].shape == (T, *logits.shape)
+                    and set(released["obs"]) == set(inputs)
+                    and all(released["obs"][k].shape == (T, *v.shape) for k, v in inputs.items()))
+            if fits:
+                released["boot"].zero_()
+                return released
         return {
             "obs": {k: torch.empty((T, *v.shape), dtype=v.dtype, device=d) for k, v in inputs.items()},
             "act": torch.empty((T, *a.shape), dtype=a.dtype, device=d),

@@ -137,7 +137,8 @@ def test_categorical_draw_is_a_draw_from_the_softmax():
 def test_value_pass_in_chunks_equals_the_critic_on_every_row(monkeypatch, algorithm):
     """The sample's values are computed in chunks, and once per sub-env where the
     critic reads only the global state (MAPPO): they equal the critic on every row
-    of the batch (IPPO: each agent's own observation)."""
+    of the batch (IPPO: each agent's own observation), in new storage and in a
+    released rollout's storage reused."""
     from rllib_marl import IPPOConfig, MAPPOConfig
     from rllib_marl import batched_runner
     from rllib_marl.batched_runner import BatchedEnvRunner
@@ -151,15 +152,23 @@ def test_value_pass_in_chunks_equals_the_critic_on_every_row(monkeypatch, algori
            .training(train_batch_size=T * n, minibatch_size=T * n).sampling("batched").debugging(seed=3))
     cfg.validate()
     runner = BatchedEnvRunner(config=cfg)
-    (rollout,) = runner.sample()
-    (mid,) = rollout.batches
+    (kept,) = runner.sample()
+    (first,) = runner.sample()  # not released: new storage
+    (mid,) = first.batches
+    assert not np.shares_memory(kept.batches[mid][Columns.ACTIONS], first.batches[mid][Columns.ACTIONS])
+    first_actions = first.batches[mid][Columns.ACTIONS]
+    first.release()
+    assert first.batches == {}
+    (rollout,) = runner.sample()  # writes into the released storage
     b = rollout.batches[mid]
+    assert np.shares_memory(b[Columns.ACTIONS], first_actions)
     module = runner.module[mid]
     assert module.critic_input_keys() == (["state"] if algorithm == "mappo" else ["obs"])
-    with torch.no_grad():
-        ref = module.compute_values({Columns.OBS: {k: torch.as_tensor(v) for k, v in b[Columns.OBS].items()}})
-    assert len(ref) == T * n * 3
-    np.testing.assert_allclose(b[Columns.VF_PREDS], ref.numpy(), rtol=1e-5, atol=1e-5)
+    for batch in (kept.batches[mid], b):
+        with torch.no_grad():
+            ref = module.compute_values({Columns.OBS: {k: torch.as_tensor(v) for k, v in batch[Columns.OBS].items()}})
+        assert len(ref) == T * n * 3
+        np.testing.assert_allclose(batch[Columns.VF_PREDS], ref.numpy(), rtol=1e-5, atol=1e-5)
     # RLlib's own episode metrics are logged for the finished episodes (4 steps each).
     from ray.rllib.utils.metrics import EPISODE_AGENT_RETURN_MEAN, EPISODE_LEN_MEAN, EPISODE_RETURN_MEAN
 

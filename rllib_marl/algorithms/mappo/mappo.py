@@ -202,8 +202,9 @@ class BatchedTrainingStep:
                 return
             self.metrics.aggregate(results, key=ENV_RUNNER_RESULTS)
         with self.metrics.log_time((TIMERS, LEARNER_UPDATE_TIMER)):
+            batch = rollouts_to_batch(rollouts)
             learner_results = self.learner_group.update(
-                batch=rollouts_to_batch(rollouts),
+                batch=batch,
                 timesteps={
                     NUM_ENV_STEPS_SAMPLED_LIFETIME: self.metrics.peek((ENV_RUNNER_RESULTS,
                                                                        NUM_ENV_STEPS_SAMPLED_LIFETIME)),
@@ -215,6 +216,9 @@ class BatchedTrainingStep:
                 shuffle_batch_per_epoch=self.config.shuffle_batch_per_epoch,
             )
             self.metrics.aggregate(learner_results, key=LEARNER_RESULTS)
+        del batch
+        for r in rollouts:  # the learners are done with them: the local runner may reuse its storage
+            r.release()
         with self.metrics.log_time((TIMERS, SYNCH_WORKER_WEIGHTS_TIMER)):
             # The acting parts now, as RLlib does (runners act on them between iterations);
             # the critics travel once, with the whole modules before the next sample.
