@@ -100,8 +100,12 @@ def main() -> None:
     if args.docs:
         docs = Path(args.docs)
         (docs / "data" / "vmas").mkdir(parents=True, exist_ok=True)
-        (docs / "data" / "vmas" / "learning.json").write_text(json.dumps(results, indent=1))
-        plot(results, docs / "vmas_learning.png")
+        data = docs / "data" / "vmas" / "learning.json"
+        # Tasks run with other budgets before are kept: this run replaces only its own.
+        merged = json.loads(data.read_text()) if data.exists() else {}
+        merged.update({task: {str(k): v for k, v in per_seed.items()} for task, per_seed in results.items()})
+        data.write_text(json.dumps(merged, indent=1))
+        plot(merged, docs / "vmas_learning.png")
 
 
 def plot(results, path: Path) -> None:
