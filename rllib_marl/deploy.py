@@ -1,5 +1,5 @@
 """Play an exported team with onnxruntime alone (no Ray, no torch):
-``python -m rllib_marl.deploy EXPORT_DIR [--episodes N] [--seed S]``.
+``python -m rllib_marl.deploy EXPORT_DIR [--episodes N] [--seed S] [--sample]``.
 
 ``EXPORT_DIR`` is what ``python -m rllib_marl.evaluate RUN --export EXPORT_DIR``
 wrote (``layout.json`` and one ``.onnx`` file per module). In your own code::
@@ -12,6 +12,11 @@ wrote (``layout.json`` and one ``.onnx`` file per module). In your own code::
     team.reset()
     while env.agents:
         obs, rewards, terms, truncs, infos = env.step(team.act(obs, infos))
+
+Greedy by default; ``--sample`` (``ExportedTeam(..., sample=True, seed=S)``) draws
+each action from the exported distribution instead: the mixed strategy of a
+policy trained for a game like poker, where the greedy action is exploitable.
+Each module's ``probs`` output (Discrete actions) is also there to read directly.
 
 Needs numpy, pettingzoo and onnxruntime (``pip install 'rllib_marl[export]'``).
 """
@@ -71,11 +76,27 @@ def check_export(export_dir) -> Dict[str, Any]:
 class ExportedTeam:
     """The exported modules of a team, acting for every agent of a PettingZoo env."""
 
-    def __init__(self, export_dir, providers: Optional[List[str]] = None):
+    def __init__(self, export_dir, providers: Optional[List[str]] = None, sample: bool = False,
+                 seed: Optional[int] = None):
+        """``sample``: draw every action from the exported policy's distribution
+        (``probs``; Box actions: the Gaussian of ``dist_inputs``, then the action
+        bounds), with a ``numpy`` generator seeded by ``seed``, instead of the greedy
+        action; refused (:class:`ExportError`) for a module that acts deterministically."""
         import onnxruntime as ort
 
         self.dir = Path(export_dir)
         self.layout = check_export(self.dir)
+        self.sample = bool(sample)
+        self.rng = np.random.default_rng(seed)
+        if self.sample:
+            for mid, m in self.layout["modules"].items():
+                kind = m.get("distribution")
+                if kind is None:
+                    raise ExportError(f"{self.dir} was exported without action distributions (module {mid}); "
+                                      f"{HOW_TO_EXPORT}, or deploy without --sample")
+                if kind not in ("categorical", "gaussian"):
+                    raise ExportError(f"module {mid} acts deterministically (its export has actions only: "
+                                      f"{m['class'].rsplit('.', 1)[-1]}); deploy it without --sample")
         self.sessions = {}
         for mid, m in self.layout["modules"].items():
             try:
@@ -148,11 +169,28 @@ class ExportedTeam:
                     self.states.get(a, {}).get(st["input"], np.zeros(st["shape"], st["dtype"])) for a in agents])
             outs = dict(zip(m["outputs"], self.sessions[mid].run(m["outputs"], feed)))
             for j, a in enumerate(agents):
-                act = outs["actions"][j]
+                act = self._draw(m, outs, j) if self.sample else outs["actions"][j]
                 actions[a] = int(act) if m["action_space"]["type"] == "Discrete" else act
                 for st in m["state"]:
                     self.states.setdefault(a, {})[st["input"]] = outs[st["output"]][j]
         return actions
+
+
+    def _draw(self, m: Dict[str, Any], outs: Dict[str, np.ndarray], j: int):
+        """Row ``j``'s action drawn from the module's exported distribution."""
+        if m["distribution"] == "categorical":
+            p = np.asarray(outs["probs"][j], np.float64)
+            return int(self.rng.choice(len(p), p=p / p.sum()))
+        d = np.asarray(outs["dist_inputs"][j], np.float64)
+        mean, log_std = np.split(d, 2)
+        a = mean + np.exp(log_std) * self.rng.standard_normal(mean.shape)
+        space = m["action_space"]
+        low, high = np.asarray(space["low"], np.float64), np.asarray(space["high"], np.float64)
+        if m["action_postprocess"] == "unsquash":  # as the exported graph does for the greedy action
+            a = low + (a + 1.0) * (high - low) / 2.0
+        if m["action_postprocess"] in ("unsquash", "clip"):
+            a = np.clip(a, low, high)
+        return a.astype(space.get("dtype", "float32"))
 
 
 def make_env(layout: Dict[str, Any], render_mode: Optional[str] = None):
@@ -194,14 +232,18 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--episodes", type=int, default=5)
     p.add_argument("--seed", type=int, default=1_000_000,
                    help="seed of the first reset (default: that of evaluate's first episode with the run's seed 0)")
+    p.add_argument("--sample", action="store_true",
+                   help="draw actions from the exported policy's probabilities (a mixed strategy), "
+                        "seeded by --seed, instead of the greedy action")
     args = p.parse_args(argv)
     try:
-        team = ExportedTeam(args.export_dir)
+        team = ExportedTeam(args.export_dir, sample=args.sample, seed=args.seed)
     except ExportError as e:
         print(f"deploy error: {e}", file=sys.stderr)
         return 2
     env = make_env(team.layout)
-    print(f"{team.layout['env']['name']}: {len(team.sessions)} module(s) for {len(team.layout['agents'])} agents")
+    print(f"{team.layout['env']['name']}: {len(team.sessions)} module(s) for {len(team.layout['agents'])} agents, "
+          + ("actions drawn from the exported probabilities" if args.sample else "greedy actions"))
     from rllib_marl.envs.spec import competitive
 
     env_cfg = team.layout["env"]

@@ -3,7 +3,12 @@
 Each module that plays a seat becomes ``<module>.onnx`` and ``<module>.pt``: a
 graph from the agent's observation inputs (and recurrent state) to the greedy
 action the env runner would send to the env (masked, and unsquashed or clipped
-for Box actions as the run's config says), plus the next recurrent state.
+for Box actions as the run's config says), then the policy's action
+distribution where it has one — ``probs`` (Discrete actions: the softmax of the
+masked logits, what the module samples from) or ``dist_inputs`` (Box actions:
+the diagonal Gaussian's means then log standard deviations, before the action
+bounds) — plus the next recurrent state. A module that acts deterministically
+(QMIX's greedy Q values, MADDPG's actor) exports the action alone.
 ``layout.json`` says which agent uses which file, the inputs' names, shapes and
 dtypes, how each input is built from PettingZoo's raw observation, and the env
 to build; ``python -m rllib_marl.deploy DIR`` plays the team with onnxruntime
@@ -27,6 +32,8 @@ from rllib_marl.envs.observations import actor_keys
 LAYOUT = "layout.json"
 LAYOUT_VERSION = 1
 ACTIONS = "actions"
+PROBS = "probs"
+DIST_INPUTS = "dist_inputs"
 STATE_IN, STATE_OUT = "state_in_", "state_out_"
 
 
@@ -39,9 +46,11 @@ def input_keys(module) -> List[str]:
 
 
 class GreedyActor(torch.nn.Module):
-    """``(obs inputs..., state inputs...) -> (actions, next states...)`` of one
-    RLModule, the way the env runner acts greedily (``forward_inference``, the
-    deterministic action of its distribution, then the env's action bounds)."""
+    """``(obs inputs..., state inputs...) -> (actions, [probs | dist_inputs], next
+    states...)`` of one RLModule: the action the env runner takes greedily
+    (``forward_inference``, the deterministic action of its distribution, then
+    the env's action bounds), and the distribution it is the mode of where the
+    module has one (:func:`distribution_kind`)."""
 
     def __init__(self, module, keys: List[str], state_keys: List[str], postprocess: str):
         super().__init__()
@@ -49,12 +58,37 @@ class GreedyActor(torch.nn.Module):
         self.keys = keys
         self.state_keys = state_keys
         self.postprocess = postprocess
+        self.distribution = distribution_kind(module)
         act = module.action_space
         if isinstance(act, spaces.Box):
             self.register_buffer("low", torch.as_tensor(np.broadcast_to(act.low, act.shape), dtype=torch.float32))
             self.register_buffer("high", torch.as_tensor(np.broadcast_to(act.high, act.shape), dtype=torch.float32))
 
     def forward(self, *inputs):
+        out, state_out = self._module_out(*inputs)
+        dist_out = []
+        if Columns.ACTIONS in out:
+            actions = out[Columns.ACTIONS]
+        else:
+            logits = out[Columns.ACTION_DIST_INPUTS]
+            dist = self.module.get_inference_action_dist_cls().from_logits(logits)
+            actions = dist.to_deterministic().sample()
+            if self.distribution == "categorical":
+                dist_out = [torch.softmax(logits, dim=-1)]
+            elif self.distribution == "gaussian":
+                dist_out = [logits]
+        if self.postprocess == "unsquash":
+            actions = self.low + (actions + 1.0) * (self.high - self.low) / 2.0
+            actions = torch.maximum(torch.minimum(actions, self.high), self.low)
+        elif self.postprocess == "clip":
+            actions = torch.maximum(torch.minimum(actions, self.high), self.low)
+        outputs = [actions] + dist_out
+        if self.state_keys:
+            outputs += [state_out[k] for k in self.state_keys]
+        return tuple(outputs)
+
+    def _module_out(self, *inputs):
+        """The module's ``forward_inference`` outputs (time axis removed) and next state."""
         obs = dict(zip(self.keys, inputs[: len(self.keys)]))
         batch: Dict[str, Any] = {Columns.OBS: obs}
         stateful = bool(self.state_keys)
@@ -65,20 +99,25 @@ class GreedyActor(torch.nn.Module):
         state_out = out.pop(Columns.STATE_OUT, None) if stateful else None
         if stateful:
             out = {k: v.squeeze(1) if isinstance(v, torch.Tensor) and v.dim() > 1 else v for k, v in out.items()}
-        if Columns.ACTIONS in out:
-            actions = out[Columns.ACTIONS]
-        else:
-            dist = self.module.get_inference_action_dist_cls().from_logits(out[Columns.ACTION_DIST_INPUTS])
-            actions = dist.to_deterministic().sample()
-        if self.postprocess == "unsquash":
-            actions = self.low + (actions + 1.0) * (self.high - self.low) / 2.0
-            actions = torch.maximum(torch.minimum(actions, self.high), self.low)
-        elif self.postprocess == "clip":
-            actions = torch.maximum(torch.minimum(actions, self.high), self.low)
-        outputs = [actions]
-        if stateful:
-            outputs += [state_out[k] for k in self.state_keys]
-        return tuple(outputs)
+        return out, state_out
+
+
+def distribution_kind(module) -> str:
+    """What the module's inference action distribution is, for the export:
+    ``categorical`` (probabilities exported), ``gaussian`` (means and log stds
+    exported) or ``none`` (the module returns its actions itself, or a
+    distribution the export does not describe)."""
+    from ray.rllib.core.distribution.torch.torch_distribution import TorchCategorical, TorchDiagGaussian
+
+    try:
+        cls = module.get_inference_action_dist_cls()
+    except (NotImplementedError, AttributeError):
+        return "none"
+    if isinstance(cls, type) and issubclass(cls, TorchCategorical):
+        return "categorical"
+    if isinstance(cls, type) and issubclass(cls, TorchDiagGaussian):
+        return "gaussian"
+    return "none"
 
 
 def _postprocess(module, config) -> str:
@@ -101,7 +140,12 @@ def _space_json(space) -> Dict[str, Any]:
 
 def actor_for(module, config) -> GreedyActor:
     init = module.get_initial_state() if module.is_stateful() else {}
-    return GreedyActor(module, input_keys(module), sorted(init), _postprocess(module, config)).eval()
+    actor = GreedyActor(module, input_keys(module), sorted(init), _postprocess(module, config)).eval()
+    with torch.no_grad():  # a module that returns its actions itself has no distribution to export
+        out, _ = actor._module_out(*example_inputs(actor))
+    if Columns.ACTIONS in out:
+        actor.distribution = "none"
+    return actor
 
 
 def example_inputs(actor: GreedyActor, batch: int = 2) -> List[torch.Tensor]:
@@ -120,7 +164,8 @@ def export_module(module, config, path_stem: Path) -> Dict[str, Any]:
     actor = actor_for(module, config)
     xs = example_inputs(actor)
     in_names = list(actor.keys) + [STATE_IN + k for k in actor.state_keys]
-    out_names = [ACTIONS] + [STATE_OUT + k for k in actor.state_keys]
+    dist_names = {"categorical": [PROBS], "gaussian": [DIST_INPUTS]}.get(actor.distribution, [])
+    out_names = [ACTIONS] + dist_names + [STATE_OUT + k for k in actor.state_keys]
     dyn = {n: {0: "batch"} for n in in_names + out_names}
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript-based exporter's deprecation notice
@@ -140,6 +185,9 @@ def export_module(module, config, path_stem: Path) -> Dict[str, Any]:
         "outputs": out_names,
         "action_space": _space_json(module.action_space),
         "action_postprocess": actor.postprocess,
+        # how `deploy --sample` draws an action: from `probs`, from the Gaussian of
+        # `dist_inputs` (then action_postprocess), or not at all (deterministic)
+        "distribution": actor.distribution,
     }
 
 

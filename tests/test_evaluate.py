@@ -175,7 +175,8 @@ def _recorded(run, n_obs):
 
 def _oracle_greedy(module, obs, state):
     """The RLModule's greedy action, as RLlib defines it (forward_inference, then
-    the deterministic action of the inference distribution)."""
+    the deterministic action of the inference distribution), its next state, and
+    the distribution's probabilities (None for a module that returns actions)."""
     import torch
     from ray.rllib.core.columns import Columns
 
@@ -186,12 +187,14 @@ def _oracle_greedy(module, obs, state):
     with torch.no_grad():
         out = module.forward_inference(batch)
     new_state = {k: v.numpy() for k, v in out.get(Columns.STATE_OUT, {}).items()}
+    probs = None
     if Columns.ACTIONS in out:
         a = out[Columns.ACTIONS]
     else:
-        a = module.get_inference_action_dist_cls().from_logits(out[Columns.ACTION_DIST_INPUTS]) \
-            .to_deterministic().sample()
-    return a.reshape(a.shape[0], *a.shape[2:]) if module.is_stateful() else a, new_state
+        logits = out[Columns.ACTION_DIST_INPUTS]
+        a = module.get_inference_action_dist_cls().from_logits(logits).to_deterministic().sample()
+        probs = torch.softmax(logits, -1).numpy()
+    return a.reshape(a.shape[0], *a.shape[2:]) if module.is_stateful() else a, new_state, probs
 
 
 @pytest.mark.parametrize("name", ["mappo", "qmix", "tictactoe", "comm"])
@@ -212,9 +215,13 @@ def test_onnx_export_acts_like_the_rl_module(runs, tmp_path, name):
         assert bool(m["state"]) == module.is_stateful() == (name == "qmix")
         for t in range(len(obs["obs"])):
             x = {k: np.asarray(obs[k][t : t + 1], np.float32) for k in keys}
-            want, state = _oracle_greedy(module, x, state)
+            want, state, probs = _oracle_greedy(module, x, state)
             outs = dict(zip(m["outputs"], sess.run(m["outputs"], {**x, **onnx_state})))
             assert int(outs["actions"][0]) == int(want[0]), (aid, t)
+            if probs is not None:  # the mixed strategy beside the greedy action
+                np.testing.assert_allclose(outs["probs"], probs, atol=1e-5)
+                if "action_mask" in x:
+                    assert np.all(outs["probs"][x["action_mask"] == 0] < 1e-8)
             for s in m["state"]:
                 np.testing.assert_allclose(outs[s["output"]], state[s["input"][len("state_in_"):]], atol=1e-5)
                 onnx_state[s["input"]] = outs[s["output"]]
@@ -224,6 +231,8 @@ def test_onnx_export_acts_like_the_rl_module(runs, tmp_path, name):
             checked += 1
     assert checked >= N_OBS
     assert (masked >= N_OBS) == (name == "tictactoe")
+    assert m["distribution"] == ("none" if name == "qmix" else "categorical")
+    assert ("probs" in m["outputs"]) == (name != "qmix")
     # The TorchScript file is the same graph: same actions on the last agent's sequence.
     import torch
 
@@ -236,7 +245,7 @@ def test_onnx_export_acts_like_the_rl_module(runs, tmp_path, name):
         onnx_out = sess.run(m["outputs"], {**{k: v.numpy() for k, v in zip(keys, x)},
                                             **{s["input"]: v.numpy() for s, v in zip(m["state"], st)}})
         assert int(outs[0][0]) == int(onnx_out[0][0])
-        st = list(outs[1:])
+        st = list(outs[len(outs) - len(m["state"]):])  # the next states come last
 
 
 @pytest.mark.parametrize("name", ["mappo", "tictactoe", "quadrant", "comm"])
@@ -262,6 +271,57 @@ def test_deploy_plays_the_export_like_evaluate_without_ray(runs, tmp_path, name)
     got = json.loads(proc.stdout.strip().splitlines()[-1])
     for a, v in records[0]["returns"].items():
         assert got[a] == pytest.approx(v, abs=1e-5), (a, got, records[0])
+
+
+def test_deploy_sample_draws_from_the_exported_probabilities(runs, tmp_path):
+    """``deploy --sample``: actions drawn from the exported probabilities (only legal
+    moves, at the module's frequencies), seeded; refused in one line for a module
+    that acts deterministically (QMIX)."""
+    from rllib_marl.deploy import ExportedTeam, make_env
+
+    d, layout = _export(runs["tictactoe"], tmp_path)
+    team = ExportedTeam(d, sample=True, seed=0)
+    env = make_env(team.layout)
+    env.reset(seed=3)
+    agent = env.agent_selection
+    obs, _, _, _, info = env.last()
+    spaces = {a: env.observation_space(a) for a in env.possible_agents}
+    m = layout["modules"][layout["agents"][agent]["module"]]
+    import onnxruntime as ort
+
+    feed = {k: v[None] for k, v in team.inputs(agent, obs, info, spaces[agent]).items()}
+    probs = ort.InferenceSession(str(d / m["onnx"])).run(["probs"], feed)[0][0]
+    draws = [team.act({agent: obs}, {agent: info}, spaces)[agent] for _ in range(3000)]
+    freq = np.bincount(draws, minlength=len(probs)) / len(draws)
+    assert np.all(freq[obs["action_mask"] == 0] == 0)
+    np.testing.assert_allclose(freq, probs, atol=0.03)
+    again = ExportedTeam(d, sample=True, seed=0)
+    assert [again.act({agent: obs}, {agent: info}, spaces)[agent] for _ in range(50)] == draws[:50]
+    proc = subprocess.run([sys.executable, "-m", "rllib_marl.deploy", str(d), "--sample", "--episodes", "2"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and "drawn from the exported probabilities" in proc.stdout, proc.stderr[-2000:]
+    qd, _ = _export(runs["qmix"], tmp_path / "q")
+    proc = subprocess.run([sys.executable, "-m", "rllib_marl.deploy", str(qd), "--sample"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    err = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(err) == 1 and "acts deterministically" in err[0], proc.stderr
+
+
+def test_deploy_sample_draws_box_actions_from_the_gaussian():
+    """Box actions under ``--sample``: the exported Gaussian (means, log stds) drawn,
+    then the action bounds as the graph applies them to the greedy action."""
+    from rllib_marl.deploy import ExportedTeam
+
+    team = ExportedTeam.__new__(ExportedTeam)
+    team.rng = np.random.default_rng(0)
+    m = {"distribution": "gaussian", "action_postprocess": "unsquash",
+         "action_space": {"type": "Box", "shape": [2], "dtype": "float32", "low": [0.0, -2.0], "high": [1.0, 2.0]}}
+    outs = {"dist_inputs": np.array([[0.0, 0.5, np.log(0.1), np.log(0.1)]], np.float32)}
+    a = np.stack([team._draw(m, outs, 0) for _ in range(4000)])
+    assert a.dtype == np.float32 and np.all(a >= [0.0, -2.0]) and np.all(a <= [1.0, 2.0])
+    # unsquashed: the mean 0 -> the middle of [0, 1]; 0.5 -> 1.0 of [-2, 2]; std 0.1 x half-width
+    np.testing.assert_allclose(a.mean(0), [0.5, 1.0], atol=0.01)
+    np.testing.assert_allclose(a.std(0), [0.05, 0.2], rtol=0.1)
 
 
 def test_missing_checkpoint_is_refused_in_one_line(tmp_path):
