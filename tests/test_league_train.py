@@ -165,7 +165,8 @@ def test_league_state_and_snapshots_survive_a_checkpoint(ray_local, tmp_path):
     algo2 = Algorithm.from_checkpoint(path)
     try:
         assert league_of(algo2).get_state() == state
-        assert algo2.config.policy_mapping_fn.league_state == state
+        # the runners' mapping carries what match-ups read (no ratings, no retired snapshots)
+        assert algo2.config.policy_mapping_fn.league_state == league_of(algo2).matchmaking_state()
         for m, w in weights.items():
             assert _same(_runner_weights(algo2, m)[0], w), m
         # Same state, same match-ups.
@@ -331,3 +332,70 @@ def test_a_league_runs_as_tune_trials(ray_local, tmp_path, capsys):
         assert set(league_of(algo).snapshots) <= set(algo.config.policies)
     finally:
         algo.stop()
+
+
+@pytest.mark.parametrize("num_env_runners", [0, 1])
+def test_retired_snapshots_leave_the_learners_and_every_runner(ray_local, tmp_path, num_env_runners):
+    """``pool_size: 2``: a snapshot that leaves matchmaking is removed from the env
+    runners (local and remote), the learners and the config; the mapping never
+    draws one that is gone; a checkpoint holds the loaded ones and resumes."""
+    from ray.rllib.algorithms.algorithm import Algorithm
+
+    from rllib_marl.league.callback import league_of
+
+    raw = rps_raw(snapshot_every=1, self_play=0.0, pfsp=1.0, verification=0.0, pool_size=2)
+    exp, algo = _build(raw, num_env_runners)
+
+    def check(algo):
+        league = league_of(algo)
+        loaded, pool = set(league.snapshots), set(league.pool)
+        # A retired snapshot may stay one more iteration: the episodes a runner started
+        # after its last game (one-step games) were matched before it retired.
+        newest_retired = max((p.iteration for p in league.players.values() if not p.learner and not p.active),
+                             default=0)
+        assert pool <= loaded
+        assert all(league.players[n].iteration == newest_retired for n in loaded - pool), (loaded, pool)
+        want = {"main_0"} | loaded
+        assert set(algo.learner_group.get_weights()) == want
+        assert set(algo.config.policies) == want
+        for keys in algo.env_runner_group.foreach_env_runner(lambda er: sorted(er.module.keys())):
+            assert {"main_0"} | pool <= set(keys) <= want, keys
+        mapping = algo.config.policy_mapping_fn
+        assert {mapping.matchup(f"e{i}").opponent for i in range(200)} <= pool
+        return league
+
+    try:
+        for _ in range(5):
+            algo.train()
+        league = check(algo)
+        assert len(league.players) == 6 and len(league.snapshots) <= 3  # 5 taken; 2 or 3 retired and removed
+        path = algo.save_to_path(str(tmp_path / "ck"))
+    finally:
+        algo.stop()
+    algo2 = Algorithm.from_checkpoint(path)
+    try:
+        algo2.train()
+        league = check(algo2)
+        assert league.pool == ["main_0@5", "main_0@6"] and set(league.snapshots) <= {"main_0@4", *league.pool}
+    finally:
+        algo2.stop()
+
+
+def test_a_runner_keeps_a_retired_module_an_episode_in_flight_plays():
+    from types import SimpleNamespace
+
+    from rllib_marl.league.callback import drop_unused_modules
+
+    class Modules(dict):
+        def remove_module(self, module_id):
+            del self[module_id]
+
+    episode = SimpleNamespace(agent_episodes={"player_0": SimpleNamespace(module_id="main_0"),
+                                              "player_1": SimpleNamespace(module_id="main_0@1")})
+    runner = SimpleNamespace(module=Modules({"main_0": 0, "main_0@1": 1, "main_0@2": 2}),
+                             _ongoing_episodes=[None, episode])
+    assert drop_unused_modules(runner, ["main_0@1", "main_0@2"]) == ["main_0@2"]
+    assert set(runner.module) == {"main_0", "main_0@1"}
+    runner._ongoing_episodes = [None, None]  # that episode ended
+    assert drop_unused_modules(runner, ["main_0@1"]) == ["main_0@1"]
+    assert set(runner.module) == {"main_0"}

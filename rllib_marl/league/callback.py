@@ -135,9 +135,9 @@ def push_league(algorithm, league: League, seats: Dict[str, int], groups=None,
     it was first built with), those are installed with the learners' frozen
     weights, and only then is the new mapping set, so no runner is ever handed a
     mapping to a module it does not hold."""
-    mapping = LeagueMapping(league.get_state(), seats)
+    mapping = LeagueMapping(league.matchmaking_state(), seats)
     trained = list(league.learners)
-    names = list(league.snapshots)
+    names = list(league.pool)  # what matchmaking draws (retired ones are on their way out)
     spec = algorithm.config.rl_module_spec.rl_module_specs[league.learners[0]]
     _set_driver_config(algorithm, mapping, trained)
     weights: Dict[str, Any] = {}
@@ -158,6 +158,44 @@ def push_league(algorithm, league: League, seats: Dict[str, int], groups=None,
                 group.foreach_env_runner(install, local_env_runner=False, remote_worker_ids=[idx])
 
 
+def drop_unused_modules(env_runner, names: List[str]) -> List[str]:
+    """On one env runner: removes the modules in ``names`` that no episode in flight
+    plays (an episode keeps the modules it started with to its end); returns those
+    of ``names`` it no longer holds."""
+    in_use = set()
+    for episode in getattr(env_runner, "_ongoing_episodes", None) or []:
+        if episode is not None:
+            in_use.update(sa.module_id for sa in episode.agent_episodes.values())
+    for name in names:
+        if name in env_runner.module and name not in in_use:
+            env_runner.module.remove_module(module_id=name)
+    return [n for n in names if n not in env_runner.module]
+
+
+def remove_retired(algorithm, league: League, seats: Dict[str, int]) -> List[str]:
+    """Removes retired snapshots (``pool_size``) from every env runner that no longer
+    plays them in an episode, and then, once no runner holds one, from the learners
+    and the config; the rest are tried again after the next iteration. Call after
+    :func:`push_league` (no mapping draws them). Returns the snapshots removed."""
+    names = league.retired_loaded
+    if not names:
+        return []
+    held = set()
+    for group in _runner_groups(algorithm):
+        for left in group.foreach_env_runner(lambda er, names=names: drop_unused_modules(er, names)):
+            held.update(set(names) - set(left))
+    removed = [n for n in names if n not in held]
+    mapping = LeagueMapping(league.matchmaking_state(), seats)
+    for name in removed:
+        # RLlib's own removal from the env runners restarts every episode in flight;
+        # those were handled above, episode by episode.
+        algorithm.remove_module(name, new_agent_to_module_mapping_fn=mapping,
+                                new_should_module_be_updated=list(league.learners),
+                                remove_from_env_runners=False, remove_from_eval_env_runners=False)
+        league.players[name].loaded = False
+    return removed
+
+
 def add_frozen_module(algorithm, league: League, seats, name: str, source: Optional[str]) -> None:
     """Adds snapshot ``name`` to the learners with ``source``'s weights (None:
     leave them to a checkpoint restore that follows)."""
@@ -166,7 +204,7 @@ def add_frozen_module(algorithm, league: League, seats, name: str, source: Optio
         spec = copy.deepcopy(algorithm.config.rl_module_spec.rl_module_specs[league.learners[0]])
         algorithm.add_module(
             name, spec, add_to_learners=True, add_to_env_runners=False, add_to_eval_env_runners=False,
-            new_agent_to_module_mapping_fn=LeagueMapping(league.get_state(), seats),
+            new_agent_to_module_mapping_fn=LeagueMapping(league.matchmaking_state(), seats),
             new_should_module_be_updated=list(league.learners),
         )
     if source is not None:
@@ -282,6 +320,7 @@ class LeagueCallback(RLlibCallback):
                 # snapshot once pushed), then pushed again: matchmaking draws from it.
                 league.meta = meta_strategy(league, algorithm)
                 push_league(algorithm, league, mapping.seats)
+        remove_retired(algorithm, league, mapping.seats)
         result[LEAGUE_KEY] = league_metrics(league, algorithm, played, use_eval)
         er = (result.get("env_runners") or {}).get(LEAGUE_KEY) or {}
         for module, r in sorted((er.get("return") or {}).items()):
@@ -323,12 +362,13 @@ def league_metrics(league: League, algorithm, played: int, from_eval: bool) -> D
     """Flat league scalars for progress.csv / TensorBoard (``league/...``)."""
     out: Dict[str, Any] = {
         "pool": len(league.pool),
-        "snapshots": len(league.snapshots),
+        "snapshots": len(league.players) - len(league.learners),  # taken so far
+        "snapshots_loaded": len(league.snapshots),  # modules on the learners and runners
         "version": league.version,
         "games": played,
         "results_from": "evaluation" if from_eval else "training",
     }
-    for name in league.players:
+    for name in league.learners + league.pool:  # retired snapshots: in the league table, not per iteration
         out[f"elo/{name}"] = league.elo.rating(name)
     for learner in league.learners:
         rate, games = league.win_rate_against_pool(learner)
@@ -458,8 +498,9 @@ def league_summary(league: League, top: int = 12) -> str:
         rows.append([p.name, "learner" if p.learner else f"snapshot (iter {p.iteration})"
                      + ("" if p.learner or p.active else ", retired"),
                      league.elo.rating(p.name), games, rate if games else "—"])  # never played
-    head = (f"league: {len(league.learners)} learner(s), {len(league.snapshots)} snapshot(s) "
-            f"({len(league.pool)} in the pool); "
+    taken = len(league.players) - len(league.learners)
+    head = (f"league: {len(league.learners)} learner(s), {taken} snapshot(s) "
+            f"({len(league.pool)} in the pool, {len(league.snapshots)} loaded); "
             "games and win rates from the payoff table (decayed counts)")
     if len(players) > len(shown):
         head += f"; {len(players) - len(shown)} more in league_elo.csv"

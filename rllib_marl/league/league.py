@@ -21,10 +21,13 @@ snapshot starting with its learner's record). All are settings of the same
 machinery.
 
 ``pool_size`` > 0 keeps only the most recent snapshots in the matchmaking pool
-(older ones are retired: still rated, still loaded, never drawn again). A pool
+(older ones are retired: never drawn again, still in the ratings and the league
+table; the driver then removes their modules from the env runners, once no
+episode in flight uses them, and from the learners: ``Player.loaded``). A pool
 of all history lets early, poor snapshots weigh on the mixture the learner
 trains against for a long time (their share falls as 1/n); a bounded pool
-forgets them.
+forgets them, and keeps a run's cost per iteration from growing with its
+history (docs/benchmarks.md, "League cost against pool size").
 
 A match-up is decided once per episode by :func:`stable_choice` of the episode
 id and the league's ``version`` (bumped whenever the pool changes), so every
@@ -97,6 +100,7 @@ class Player:
     iteration: int = 0  # when it was taken (snapshots) / last reset (learners)
     snapshots: int = 0  # learners: how many snapshots taken so far
     active: bool = True  # snapshots: still in the matchmaking pool (see pool_size)
+    loaded: bool = True  # snapshots: still a module on the learners and env runners
 
 
 @dataclass
@@ -117,7 +121,8 @@ class League:
         self.seed = int(seed)
         self.version = 0
         self.players: Dict[str, Player] = {}
-        self.meta: Dict[str, float] = {}  # the pool's meta-strategy (weighting "nash"), by snapshot
+        self._meta: Dict[str, float] = {}  # the pool's meta-strategy (weighting "nash"), by snapshot
+        self._pfsp_cache: Dict[Tuple, np.ndarray] = {}  # opponent weights, until the state changes
         for role, count in (("main", config.mains), ("main_exploiter", config.main_exploiters),
                             ("league_exploiter", config.league_exploiters)):
             for i in range(count):
@@ -133,9 +138,24 @@ class League:
         return [p.name for p in self.players.values() if p.learner]
 
     @property
+    def meta(self) -> Dict[str, float]:
+        return self._meta
+
+    @meta.setter
+    def meta(self, value: Dict[str, float]) -> None:
+        self._meta = dict(value)
+        self._pfsp_cache.clear()
+
+    @property
     def snapshots(self) -> List[str]:
-        """Every snapshot ever taken (each is a module on the learners and runners)."""
-        return [p.name for p in self.players.values() if not p.learner]
+        """The snapshots that are modules on the learners and runners (the pool, and
+        retired ones not yet removed)."""
+        return [p.name for p in self.players.values() if not p.learner and p.loaded]
+
+    @property
+    def retired_loaded(self) -> List[str]:
+        """Retired snapshots whose modules are still loaded (to be removed)."""
+        return [p.name for p in self.players.values() if not p.learner and p.loaded and not p.active]
 
     @property
     def pool(self) -> List[str]:
@@ -160,10 +180,16 @@ class League:
         return Matchup(learner, opponent, seat)
 
     def _pfsp(self, learner: str, pool: List[str], weighting: str, key) -> str:
-        if weighting == "nash":
-            w = [self.meta.get(o, 0.0) for o in pool]
-            return stable_choice(pool, w if sum(w) > 0 else [1.0] * len(pool), *key, "pfsp")
-        return stable_choice(pool, self.payoff.pfsp(learner, pool, weighting), *key, "pfsp")
+        ck = (learner, weighting, tuple(pool))
+        w = self._pfsp_cache.get(ck)
+        if w is None:  # the same for every episode until a game, a snapshot or the meta-strategy changes it
+            if weighting == "nash":
+                w = [self.meta.get(o, 0.0) for o in pool]
+                w = w if sum(w) > 0 else [1.0] * len(pool)
+            else:
+                w = self.payoff.pfsp(learner, pool, weighting)
+            w = self._pfsp_cache[ck] = np.asarray(w, np.float64)
+        return stable_choice(pool, w, *key, "pfsp")
 
     @property
     def wants_meta(self) -> bool:
@@ -210,6 +236,7 @@ class League:
         """One finished game: ``score_a`` 1 (A won), 0.5 (draw), 0 (B won)."""
         if a == b:  # self-play: nothing to learn about relative strength
             return
+        self._pfsp_cache.clear()
         self.payoff.record(a, b, score_a)
         self.elo.update(a, b, score_a)
 
@@ -239,15 +266,18 @@ class League:
         self.players[name] = Player(name, p.role, learner=False, source=learner, iteration=iteration)
         self.elo.ratings[name] = self.elo.rating(learner)
         # The snapshot is the learner as it is now: it starts with the learner's record
-        # against everyone else (the meta-game's row of a new pool member).
+        # against everyone else still in play (the meta-game's row of a new pool member;
+        # retired snapshots are left out, or the table would grow as the square of history).
+        in_play = set(self.learners) | set(self.pool)
         for (a, b), c in list(self.payoff.counts.items()):
-            if a == learner and b != name:
+            if a == learner and b != name and b in in_play:
                 self.payoff.counts[(name, b)] = list(c)
                 self.payoff.counts[(b, name)] = [c[2], c[1], c[0]]
         reset = p.role == "main_exploiter" or (
             p.role == "league_exploiter"
             and stable_uniform(self.seed, name, "reset") < self.config.league_exploiter_reset)
         p.iteration = iteration
+        self._pfsp_cache.clear()
         if self.config.pool_size:
             for old in self.pool[: max(0, len(self.pool) - self.config.pool_size)]:
                 self.players[old].active = False  # oldest first (players keep insertion order)
@@ -266,6 +296,18 @@ class League:
             "elo": self.elo.get_state(),
             "meta": dict(self.meta),
         }
+
+    def matchmaking_state(self) -> dict:
+        """:meth:`get_state` with only what match-ups read (learners, the pool, their
+        payoff entries, the meta-strategy): what the env runners' mapping carries,
+        of a size that does not grow with retired snapshots."""
+        keep = set(self.learners) | set(self.pool)
+        state = self.get_state()
+        state["players"] = [p for p in state["players"] if p["name"] in keep]
+        state["payoff"]["counts"] = [c for c in state["payoff"]["counts"] if c[0] in keep and c[1] in keep]
+        state["elo"] = Elo(self.config.elo_k).get_state()
+        state["meta"] = {k: v for k, v in state["meta"].items() if k in keep}
+        return state
 
     @classmethod
     def from_state(cls, state: dict) -> "League":
