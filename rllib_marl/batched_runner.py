@@ -309,7 +309,8 @@ class BatchedEnvRunner(FastMultiAgentEnvRunner):
                 a, logp, logits = self._act(mid, inputs, explore, random_actions)
                 b = buf.get(mid)
                 if b is None:
-                    b = buf[mid] = self._buffers(T, self._inputs(mid, self._obs), a, logits, self._storage.pop(mid, None))
+                    b = buf[mid] = self._buffers(T, self._inputs(mid, self._obs), a, logits,
+                                                 self._storage.pop(mid, None))
                 for k, v in inputs.items():
                     b["obs"][k][t] = v
                 if benv.with_state:  # one copy per agent row, straight into the buffer
