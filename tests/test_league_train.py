@@ -399,3 +399,26 @@ def test_a_runner_keeps_a_retired_module_an_episode_in_flight_plays():
     runner._ongoing_episodes = [None, None]  # that episode ended
     assert drop_unused_modules(runner, ["main_0@1"]) == ["main_0@1"]
     assert set(runner.module) == {"main_0"}
+
+
+@pytest.mark.parametrize("num_env_runners", [0, 1])
+def test_pfsp_win_rates_reach_the_runners_every_iteration_with_games(ray_local, num_env_runners):
+    """Between snapshots the runners' mapping carries the payoff table as of the
+    last recorded games (PFSP draws from those win rates), not as of the last snapshot."""
+    from rllib_marl.league.callback import league_of
+
+    exp, algo = _build(rps_raw(snapshot_every=3, self_play=0.0, pfsp=1.0, verification=0.0,
+                               pfsp_weighting="squared"), num_env_runners)
+    try:
+        for it in range(1, 6):
+            algo.train()
+            league = league_of(algo)
+            want = league.matchmaking_state()["payoff"]
+            held = algo.env_runner_group.foreach_env_runner(
+                lambda er: er.config.policy_mapping_fn.league_state["payoff"],
+                local_env_runner=num_env_runners == 0)
+            if it >= 4:  # a pool exists (snapshot at 3) and iterations 4, 5 take none
+                assert held and all(h == want for h in held), it
+        assert len(league.snapshots) == 1
+    finally:
+        algo.stop()

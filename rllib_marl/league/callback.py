@@ -320,6 +320,9 @@ class LeagueCallback(RLlibCallback):
                 # snapshot once pushed), then pushed again: matchmaking draws from it.
                 league.meta = meta_strategy(league, algorithm)
                 push_league(algorithm, league, mapping.seats)
+        elif played and league.pool:
+            # The games just recorded move PFSP's win rates: the runners draw from them next.
+            push_league(algorithm, league, mapping.seats)
         remove_retired(algorithm, league, mapping.seats)
         result[LEAGUE_KEY] = league_metrics(league, algorithm, played, use_eval)
         er = (result.get("env_runners") or {}).get(LEAGUE_KEY) or {}
