@@ -259,7 +259,7 @@ def test_league_survives_an_env_runner_restart(ray_local):
         algo.train()  # restores the runner's state (RLlib) and the league's (our callback)
         algo.train()  # the restored runner samples league games
         league = league_of(algo)
-        state = league.get_state()
+        state = league.matchmaking_state()  # what the runners' mapping carries
         remote = algo.env_runner_group.foreach_env_runner(
             lambda er: (sorted(er.module.keys()), er.config.policy_mapping_fn.league_state),
             local_env_runner=False)[0]
