@@ -41,6 +41,7 @@ from rllib_marl.envs.spec import (
     TEAM_RETURN_CONVENTIONS,
     EnvConfig,
     team_lists,
+    team_return_convention,
 )
 
 from rllib_marl.envs.observations import (  # noqa: F401  (re-exported names)
@@ -174,12 +175,7 @@ class _PettingZooAdapter(MultiAgentEnv):
         r = cfg.reward
         self._team_weight = {"individual": 0.0, "team": 1.0, "mix": r.team_weight}[r.mode]
         self._team_mean = r.team_aggregate == "mean"
-        conv = cfg.team_return
-        if conv == "auto":
-            conv = getattr(env, "metadata", {}).get("team_return", "sum")
-            if conv not in ("sum", "mean"):
-                conv = "sum"
-        self.team_return_convention = conv
+        self.team_return_convention = team_return_convention(cfg.team_return, env)
         self._env_returns: Dict[str, float] = {}
         self._episode_metrics = env_metrics.for_env(env) if api == "parallel" else None
 

@@ -56,6 +56,15 @@ def teams_of(agents, teams: str) -> Dict[str, List[str]]:
     return {"team": agents}
 
 
+def team_return_convention(configured: str, env) -> str:
+    """The team-return convention in use: ``sum`` or ``mean`` as configured, or under
+    ``auto`` the env's ``metadata["team_return"]`` (``sum`` when it names neither)."""
+    if configured in ("sum", "mean"):
+        return configured
+    conv = getattr(env, "metadata", {}).get("team_return", "sum")
+    return conv if conv in ("sum", "mean") else "sum"
+
+
 def competitive(teams: str) -> bool:
     """Whether ``env.teams`` splits the agents into sides (no overall team return)."""
     return teams in ("by_prefix", "per_agent")

@@ -175,7 +175,6 @@ class ExportedTeam:
                     self.states.setdefault(a, {})[st["input"]] = outs[st["output"]][j]
         return actions
 
-
     def _draw(self, m: Dict[str, Any], outs: Dict[str, np.ndarray], j: int):
         """Row ``j``'s action drawn from the module's exported distribution."""
         if m["distribution"] == "categorical":
@@ -244,13 +243,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     env = make_env(team.layout)
     print(f"{team.layout['env']['name']}: {len(team.sessions)} module(s) for {len(team.layout['agents'])} agents, "
           + ("actions drawn from the exported probabilities" if args.sample else "greedy actions"))
-    from rllib_marl.envs.spec import competitive
+    from rllib_marl.envs.spec import competitive, team_return_convention
 
     env_cfg = team.layout["env"]
-    conv = env_cfg.get("team_return", "sum")
-    if conv not in ("sum", "mean"):
-        conv = getattr(env, "metadata", {}).get("team_return", "sum")
-        conv = conv if conv in ("sum", "mean") else "sum"
+    conv = team_return_convention(env_cfg.get("team_return", "sum"), env)
     sides = competitive(env_cfg.get("teams", "one"))  # a sum over opponents means nothing
     for i in range(args.episodes):
         # Seeded once, as evaluate's sub-envs: --seed 1000000 replays
