@@ -172,7 +172,7 @@ def drop_unused_modules(env_runner, names: List[str]) -> List[str]:
     return [n for n in names if n not in env_runner.module]
 
 
-def remove_retired(algorithm, league: League, seats: Dict[str, int]) -> List[str]:
+def remove_retired(algorithm, league: League) -> List[str]:
     """Removes retired snapshots (``pool_size``) from every env runner that no longer
     plays them in an episode, and then, once no runner holds one, from the learners
     and the config; the rest are tried again after the next iteration. Call after
@@ -185,12 +185,11 @@ def remove_retired(algorithm, league: League, seats: Dict[str, int]) -> List[str
         for left in group.foreach_env_runner(lambda er, names=names: drop_unused_modules(er, names)):
             held.update(set(names) - set(left))
     removed = [n for n in names if n not in held]
-    mapping = LeagueMapping(league.matchmaking_state(), seats)
     for name in removed:
         # RLlib's own removal from the env runners restarts every episode in flight;
-        # those were handled above, episode by episode.
-        algorithm.remove_module(name, new_agent_to_module_mapping_fn=mapping,
-                                new_should_module_be_updated=list(league.learners),
+        # those were handled above, episode by episode. The config's mapping is the one
+        # push_league set: it never drew a retired snapshot (matchmaking_state).
+        algorithm.remove_module(name, new_should_module_be_updated=list(league.learners),
                                 remove_from_env_runners=False, remove_from_eval_env_runners=False)
         league.players[name].loaded = False
     return removed
@@ -323,7 +322,7 @@ class LeagueCallback(RLlibCallback):
         elif played and league.pool:
             # The games just recorded move PFSP's win rates: the runners draw from them next.
             push_league(algorithm, league, mapping.seats)
-        remove_retired(algorithm, league, mapping.seats)
+        remove_retired(algorithm, league)
         result[LEAGUE_KEY] = league_metrics(league, algorithm, played, use_eval)
         er = (result.get("env_runners") or {}).get(LEAGUE_KEY) or {}
         for module, r in sorted((er.get("return") or {}).items()):
